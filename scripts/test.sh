@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Command 2: install into .venv (with the test tools) and run the whole suite.
+# Extra arguments go to pytest (e.g. `bash scripts/test.sh -k store`).
+set -euo pipefail
+source "$(dirname "$0")/_venv.sh" "test"
+
+echo "==> ruff"
+ruff check alerts dags plugins tests scripts
+echo "==> pytest"
+exec python -m pytest "$@"
