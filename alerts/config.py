@@ -1,0 +1,146 @@
+"""The one place that reads configuration.
+
+Settings come, strongest first, from keyword arguments, ``ALERTS_*``
+environment variables (nested keys joined by ``__``, e.g.
+``ALERTS_FEEDS__USGS_URL``), the YAML file named by ``ALERTS_CONFIG``, and the
+defaults below. Everything is validated at load time: a bad value fails with
+:class:`ConfigError` naming the key, before any feed is fetched.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+__all__ = ["ChannelSettings", "ConfigError", "FeedSettings", "Settings", "load_settings"]
+
+USGS_DEFAULT_URL = "https://earthquake.usgs.gov/earthquakes/feed/v1.0/summary/4.5_day.geojson"
+
+
+class ConfigError(ValueError):
+    """Configuration is invalid; the message names every offending key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FeedSettings(_Section):
+    """Where and how feeds are fetched."""
+
+    usgs_url: str = USGS_DEFAULT_URL
+    timeout_s: float = Field(20.0, gt=0, le=300)
+    max_bytes: int = Field(32 * 1024 * 1024, gt=0)
+    retries: int = Field(3, ge=0, le=10)
+    user_agent: str = "alerts-early-warning/0.1 (+https://github.com/)"
+
+    @field_validator("usgs_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://", "file://")):
+            raise ValueError("must be an http(s):// or file:// URL")
+        return value
+
+
+class ChannelSettings(_Section):
+    """One configured delivery channel and its static recipients.
+
+    ``type`` selects the implementation in :mod:`alerts.channels`; only the
+    credential-free ``outbox`` ships in the backbone.
+    """
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9_\-]+$")
+    type: Literal["outbox"]
+    enabled: bool = True
+    recipients: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
+    language: str = "zh-CN"
+    max_attempts: int = Field(5, ge=1, le=50)
+
+
+class Settings(BaseSettings):
+    """The validated settings of one process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALERTS_", env_nested_delimiter="__", extra="forbid", validate_default=True
+    )
+
+    home: Path = Field(default_factory=lambda: Path.home() / ".alerts")
+    store_url: str = ""
+    config: Path | None = None
+    feeds: FeedSettings = Field(default_factory=FeedSettings)
+    channels: list[ChannelSettings] = Field(
+        default_factory=lambda: [ChannelSettings(name="outbox", type="outbox")]
+    )
+    rule_files: list[Path] = Field(default_factory=list)
+    regions_file: Path | None = None
+    language: str = "zh-CN"
+    timezone: str = "Asia/Shanghai"
+    issuer_zh: str = "应急管理局预警发布中心"
+    details_url: str = "http://localhost:8080/"
+
+    @field_validator("store_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite", "postgresql")):
+            raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique_names(cls, value: list[ChannelSettings]) -> list[ChannelSettings]:
+        names = [c.name for c in value]
+        if len(names) != len(set(names)):
+            raise ValueError(f"channel names must be unique, got {names}")
+        return value
+
+    @property
+    def resolved_store_url(self) -> str:
+        """The store URL; by default a SQLite file under ``home``."""
+        return self.store_url or f"sqlite:///{(self.home / 'alerts.db').resolve()}"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        yaml_path = os.environ.get("ALERTS_CONFIG")
+        if yaml_path:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=yaml_path))
+        return tuple(sources)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Load and validate settings, or raise :class:`ConfigError` naming the bad keys."""
+    yaml_path = os.environ.get("ALERTS_CONFIG")
+    if yaml_path and not Path(yaml_path).is_file():
+        raise ConfigError(f"ALERTS_CONFIG: file {yaml_path} does not exist")
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, yaml_path)) from None
+    except Exception as exc:  # YAML syntax errors and unreadable files
+        raise ConfigError(f"ALERTS_CONFIG {yaml_path}: {exc}") from None
+
+
+def _describe(exc: ValidationError, yaml_path: str | None) -> str:
+    lines = ["invalid configuration:"]
+    for err in exc.errors():
+        dotted = ".".join(str(p) for p in err["loc"])
+        env = "ALERTS_" + "__".join(str(p) for p in err["loc"] if not isinstance(p, int)).upper()
+        where = f"{dotted} (env {env}" + (f" or {yaml_path}" if yaml_path else "") + ")"
+        lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
+    return "\n".join(lines)
