@@ -1,0 +1,5 @@
+"""The alert store (SQLAlchemy 2 + Alembic)."""
+
+from alerts.store.store import DeliveryOutcome, NewDelivery, Store, StoreError
+
+__all__ = ["DeliveryOutcome", "NewDelivery", "Store", "StoreError"]

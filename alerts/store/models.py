@@ -1,0 +1,228 @@
+"""Tables of the alert store (SQLAlchemy 2 declarative).
+
+Changing a table here needs an Alembic revision in ``migrations/versions``;
+``tests/test_store.py`` fails when the two disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Alert",
+    "AlertVersion",
+    "Base",
+    "Delivery",
+    "Event",
+    "EventAlias",
+    "FeedPayload",
+    "OutboxMessage",
+    "QuarantinedRecord",
+    "UTCDateTime",
+]
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} given to the store: pass UTC-aware times")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, list[str]: JSON}
+
+
+class FeedPayload(Base):
+    """A fetched feed body, kept so every cycle can be replayed and audited."""
+
+    __tablename__ = "feed_payloads"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), index=True)
+    url: Mapped[str] = mapped_column(Text)
+    fetched_at: Mapped[datetime]
+    status_code: Mapped[int]
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    size: Mapped[int] = mapped_column(BigInteger)
+    body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class QuarantinedRecord(Base):
+    """A feed record that failed validation, with the reason; the rest of its batch flowed on."""
+
+    __tablename__ = "quarantine"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32), index=True)
+    payload_id: Mapped[int | None] = mapped_column(ForeignKey("feed_payloads.id"))
+    record_key: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    record: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class Event(Base):
+    """One physical event (an earthquake), merged over every id any source gave it."""
+
+    __tablename__ = "events"
+
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    preferred_id: Mapped[str] = mapped_column(String(128))
+    time: Mapped[datetime]
+    updated: Mapped[datetime | None]
+    latitude: Mapped[float] = mapped_column(Float)
+    longitude: Mapped[float] = mapped_column(Float)
+    depth_km: Mapped[float | None] = mapped_column(Float)
+    magnitude: Mapped[float | None] = mapped_column(Float)
+    magnitude_type: Mapped[str | None] = mapped_column(String(16))
+    place: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))
+    event_type: Mapped[str | None] = mapped_column(String(32))
+    url: Mapped[str | None] = mapped_column(Text)
+    first_seen: Mapped[datetime]
+    last_seen: Mapped[datetime]
+
+
+class EventAlias(Base):
+    """Every id under which an event was published points at the event's key."""
+
+    __tablename__ = "event_aliases"
+
+    source: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(128), primary_key=True)
+    event_key: Mapped[str] = mapped_column(ForeignKey("events.key"), index=True)
+
+
+class Alert(Base):
+    """The current state of one warned thing: (hazard, subject, region)."""
+
+    __tablename__ = "alerts"
+    __table_args__ = (UniqueConstraint("hazard", "subject", "region_code"),)
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    hazard: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(128))
+    region_code: Mapped[str] = mapped_column(String(16))
+    region_name: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    level: Mapped[int]
+    current_version: Mapped[int]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+
+
+class AlertVersion(Base):
+    """An immutable version of an alert: what was decided, when, and why."""
+
+    __tablename__ = "alert_versions"
+    __table_args__ = (UniqueConstraint("alert_id", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), index=True)
+    version: Mapped[int]
+    identifier: Mapped[str] = mapped_column(String(200), unique=True)
+    action: Mapped[str] = mapped_column(String(16))
+    msg_type: Mapped[str] = mapped_column(String(16))
+    hazard: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int]
+    sent: Mapped[datetime]
+    onset: Mapped[datetime | None]
+    expires: Mapped[datetime | None]
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+    rule_set_version: Mapped[str | None] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)
+    facts: Mapped[dict[str, Any]]
+    notify: Mapped[bool] = mapped_column(Boolean, default=True)
+    fanned_out_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class Delivery(Base):
+    """The ledger: one row per (alert version, channel, recipient), claimed before sending.
+
+    ``key`` is the idempotency key; its uniqueness is what makes a rerun
+    unable to deliver the same version twice to the same recipient.
+    """
+
+    __tablename__ = "deliveries"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(400), unique=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("alert_versions.id"), index=True)
+    alert_id: Mapped[str] = mapped_column(String(200))
+    version: Mapped[int]
+    channel: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    provider_message_id: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_text: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    delivered_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """A message delivered to the local outbox channel, viewable without credentials."""
+
+    __tablename__ = "outbox_messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    delivery_key: Mapped[str] = mapped_column(String(400), unique=True)
+    alert_id: Mapped[str] = mapped_column(String(200), index=True)
+    version: Mapped[int]
+    channel: Mapped[str] = mapped_column(String(64))
+    recipient: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    delivered_at: Mapped[datetime] = mapped_column(index=True)
