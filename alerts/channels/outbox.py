@@ -1,0 +1,54 @@
+"""The local outbox: messages stored in the alert store, viewable with ``alerts outbox``.
+
+Needs no credentials, so a fresh install delivers somewhere visible. It is
+idempotent: the delivery key is unique in the outbox table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from alerts.channels.base import Message, Recipient, SendResult
+from alerts.store import Store
+
+__all__ = ["OutboxChannel"]
+
+
+class OutboxChannel:
+    idempotent = True
+
+    def __init__(self, *, name: str, store: Store, clock: Callable[[], datetime]) -> None:
+        self.name = name
+        self._store = store
+        self._clock = clock
+
+    def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
+        results = []
+        for r in recipients:
+            try:
+                new = self._store.outbox_put(
+                    {
+                        "delivery_key": r.key,
+                        "alert_id": message.alert_id,
+                        "version": message.version,
+                        "channel": self.name,
+                        "recipient": r.address,
+                        "subject": message.subject,
+                        "body": message.body,
+                        "delivered_at": self._clock(),
+                    }
+                )
+            except Exception as exc:  # the store is down: report, let the ledger retry
+                results.append(
+                    SendResult(
+                        r.key,
+                        ok=False,
+                        retryable=True,
+                        error_code="store",
+                        error_text=f"{type(exc).__name__}: {exc}",
+                    )
+                )
+                continue
+            results.append(SendResult(r.key, ok=True, provider_message_id=r.key if new else None))
+        return results

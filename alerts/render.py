@@ -1,0 +1,87 @@
+"""Message rendering: one jinja2 environment, templates as package files.
+
+Templates live in ``alerts/templates/<hazard>/<family>.<language>.j2``. A
+missing variable is an error (StrictUndefined), never an empty string.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+
+from alerts.model import Action, Hazard, Level
+
+__all__ = ["Rendered", "Renderer"]
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    body: str
+
+
+class Renderer:
+    def __init__(self, *, timezone: str, issuer_zh: str, details_url: str) -> None:
+        self.tz = ZoneInfo(timezone)
+        self.issuer_zh = issuer_zh
+        self.details_url = details_url.rstrip("/") + "/"
+        self.env = _environment()
+        self.env.filters["local"] = self._local
+
+    def render(
+        self,
+        *,
+        alert_id: str,
+        version: int,
+        action: str,
+        hazard: str,
+        level: int,
+        facts: dict[str, Any],
+        sent: datetime,
+        expires: datetime | None,
+        family: str = "text",
+        language: str = "zh-CN",
+    ) -> Rendered:
+        """Render one alert version for a channel family and language."""
+        context = {
+            "alert_id": alert_id,
+            "version": version,
+            "action": Action(action),
+            "hazard": Hazard(hazard),
+            "level": Level(level),
+            "facts": facts,
+            "sent": sent,
+            "expires": expires,
+            "issuer": self.issuer_zh,
+            "details_url": f"{self.details_url}?alert={alert_id}",
+        }
+        template = self.env.select_template(
+            [f"{hazard}/{family}.{language}.j2", f"{hazard}/{family}.zh-CN.j2"]
+        )
+        module = template.make_module(context)
+        subject = str(getattr(module, "subject", "")).strip()
+        body = str(module).strip() + "\n"
+        if not subject:
+            raise ValueError(f"template {template.name} sets no subject")
+        return Rendered(subject=subject, body=body)
+
+    def _local(self, value: datetime | str, fmt: str = "%Y年%m月%d日%H时%M分") -> str:
+        when = datetime.fromisoformat(value) if isinstance(value, str) else value
+        return when.astimezone(self.tz).strftime(fmt)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("alerts", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
