@@ -1,0 +1,195 @@
+"""The ``alerts`` command: operators' and scripts' entry to the domain core."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alerts.config import ConfigError, load_settings
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `alerts outbox | head`
+        sys.stderr.close()
+        return 0
+    except (ConfigError, ValueError, OSError) as exc:
+        print(f"alerts: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="alerts",
+        description="Graded early-warning alert pipeline. Configuration: ALERTS_* environment "
+        "variables and the YAML file named by ALERTS_CONFIG (see docs/operations.md).",
+    )
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    parse = sub.add_parser(
+        "parse",
+        help="parse a feed file and print one JSON object per record",
+        description="Parse a recorded feed payload and print one JSON object per line. "
+        "Quarantined records are reported on standard error.",
+    )
+    parse.add_argument("--source", required=True, choices=["usgs"], help="feed format")
+    parse.add_argument("file", type=Path, help="payload file ('-' for standard input)")
+    parse.set_defaults(func=_cmd_parse)
+
+    pipe = sub.add_parser(
+        "pipeline",
+        help="run one full cycle on local files, without a scheduler",
+        description="Parse, grade, reconcile with stored alerts, render and deliver, exactly as "
+        "the DAG tasks do, against the configured store and channels. Prints a JSON summary.",
+    )
+    pipe.add_argument(
+        "--now",
+        required=True,
+        type=_iso_time,
+        help="the cycle's time, ISO 8601 (e.g. 2025-01-07T01:20:00Z)",
+    )
+    pipe.add_argument(
+        "--input",
+        required=True,
+        action="append",
+        type=_input,
+        metavar="SOURCE=FILE",
+        help="a payload to ingest, e.g. usgs=feed.geojson (repeatable)",
+    )
+    pipe.set_defaults(func=_cmd_pipeline)
+
+    outbox = sub.add_parser(
+        "outbox",
+        help="list messages delivered to the outbox, newest first",
+        description="List messages delivered to the local outbox channel, newest first.",
+    )
+    outbox.add_argument("--json", action="store_true", help="one JSON object per line")
+    outbox.add_argument("--limit", type=int, default=None, help="at most this many")
+    outbox.set_defaults(func=_cmd_outbox)
+
+    db = sub.add_parser(
+        "db", help="manage the alert store", description="Manage the alert store's schema."
+    )
+    db_sub = db.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    up = db_sub.add_parser(
+        "upgrade",
+        help="create or upgrade the schema to the newest revision",
+        description="Run the Alembic migrations up to the newest revision.",
+    )
+    up.set_defaults(func=_cmd_db_upgrade)
+
+    cfg = sub.add_parser(
+        "config",
+        help="print the effective configuration as JSON",
+        description="Validate and print the effective configuration.",
+    )
+    cfg.set_defaults(func=_cmd_config)
+    return p
+
+
+def _iso_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a time zone (Z or +08:00): {text!r}")
+    return value.astimezone(UTC)
+
+
+def _input(text: str) -> tuple[str, Path]:
+    source, sep, file = text.partition("=")
+    if not sep or not source or not file:
+        raise argparse.ArgumentTypeError(f"expected SOURCE=FILE, got {text!r}")
+    return source, Path(file)
+
+
+def _cmd_parse(args: argparse.Namespace) -> int:
+    from alerts.feeds import parser_for
+    from alerts.feeds.base import to_records
+
+    body = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+    result = parser_for(args.source)(body)
+    for record in to_records(result.frame):
+        print(json.dumps(record, ensure_ascii=False))
+    for q in result.quarantined:
+        print(f"alerts: quarantined {q.record_key or '?'}: {q.reason}", file=sys.stderr)
+    return 0
+
+
+def _cmd_pipeline(args: argparse.Namespace) -> int:
+    from alerts.pipeline import Runtime, run_cycle
+
+    rt = Runtime.from_settings(load_settings())
+    try:
+        summary = run_cycle(rt, args.input, now=args.now)
+    finally:
+        rt.close()
+    print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def _cmd_outbox(args: argparse.Namespace) -> int:
+    from alerts.store import Store
+
+    settings = load_settings()
+    with Store(settings.resolved_store_url) as store:
+        messages = store.outbox(limit=args.limit)
+    for m in messages:
+        if args.json:
+            print(
+                json.dumps(
+                    {
+                        "alert_id": m.alert_id,
+                        "version": m.version,
+                        "channel": m.channel,
+                        "recipient": m.recipient,
+                        "subject": m.subject,
+                        "body": m.body,
+                        "delivered_at": m.delivered_at.isoformat().replace("+00:00", "Z"),
+                    },
+                    ensure_ascii=False,
+                )
+            )
+        else:
+            print(
+                f"── {m.delivered_at:%Y-%m-%d %H:%M:%S}Z  {m.channel} -> {m.recipient}  "
+                f"{m.alert_id} v{m.version}"
+            )
+            print(m.body)
+    if not messages and not args.json:
+        print("(outbox is empty)")
+    return 0
+
+
+def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from alerts.store import Store
+
+    settings = load_settings()
+    with Store(settings.resolved_store_url, migrate=True) as store:
+        print(
+            f"store {store.engine.url.render_as_string(hide_password=True)} "
+            f"at revision {store.revision()}"
+        )
+    return 0
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    data = settings.model_dump(mode="json")
+    data["resolved_store_url"] = settings.resolved_store_url
+    print(json.dumps(data, ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,151 @@
+"""Shared fixtures: test data, an isolated configuration, stores on SQLite and
+PostgreSQL, and a loopback HTTP server that serves recorded feed payloads."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).parent / "data"
+PG_ADMIN_URL = os.environ.get("ALERTS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Point Airflow at a throwaway home before anything imports it.
+
+    Tests never touch a developer's own Airflow database; the DAG tests
+    migrate this one once per session.
+    """
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="alerts-test-airflow-")
+    os.environ["AIRFLOW_HOME"] = home
+    os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+    os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
+    os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
+    os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+
+
+@pytest.fixture
+def data() -> Path:
+    return DATA
+
+
+@pytest.fixture
+def alerts_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A clean ALERTS_* environment with its home (and SQLite store) under tmp_path."""
+    for key in list(os.environ):
+        if key.startswith("ALERTS_") and key != "ALERTS_TEST_PG":
+            monkeypatch.delenv(key)
+    home = tmp_path / "alerts-home"
+    monkeypatch.setenv("ALERTS_HOME", str(home))
+    return home
+
+
+def _pg_reachable() -> str | None:
+    try:
+        import psycopg
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=3):
+            return None
+    except Exception as exc:  # any failure means: skip, and say why
+        return f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}"
+
+
+_PG_SKIP: list[str | None] = []
+
+
+def pg_skip_reason() -> str | None:
+    if not _PG_SKIP:
+        _PG_SKIP.append(_pg_reachable())
+    return _PG_SKIP[0]
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test, dropped afterwards."""
+    reason = pg_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    import psycopg
+
+    name = f"alerts_t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Run a store test on SQLite and again on PostgreSQL (skipped if unreachable)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@dataclass
+class FeedServer:
+    """Serves recorded payloads on loopback, with ETag / 304 like the USGS CDN."""
+
+    base_url: str = ""
+    routes: dict[str, bytes] = field(default_factory=dict)
+    status: dict[str, int] = field(default_factory=dict)
+    hits: list[str] = field(default_factory=list)
+
+    def serve(self, path: str, body: bytes | Path, status: int = 200) -> str:
+        self.routes[path] = body.read_bytes() if isinstance(body, Path) else body
+        self.status[path] = status
+        return self.base_url + path
+
+
+@pytest.fixture
+def feed_server() -> Iterator[FeedServer]:
+    server_state = FeedServer()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            server_state.hits.append(self.path)
+            body = server_state.routes.get(self.path)
+            if body is None:
+                self.send_error(404)
+                return
+            status = server_state.status.get(self.path, 200)
+            etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+            if status == 200 and self.headers.get("If-None-Match") == etag:
+                self.send_response(304)
+                self.send_header("ETag", etag)
+                self.end_headers()
+                return
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("ETag", etag)
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server_state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server_state
+    finally:
+        httpd.shutdown()
+        httpd.server_close()

@@ -1,0 +1,96 @@
+"""The DAGs load cleanly and `seismic_alerts` delivers end to end under `dag.test()`."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, FeedServer
+from tests.feedtools import usgs_features, usgs_feed
+
+pytestmark = pytest.mark.airflow
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """Migrate the session's throwaway Airflow metadata database once."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return os.environ["AIRFLOW_HOME"]
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: str):  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
+
+
+def test_dags_import_without_errors(dagbag) -> None:  # type: ignore[no-untyped-def]
+    assert dagbag.import_errors == {}
+    assert "seismic_alerts" in dagbag.dags
+
+
+def test_every_dag_has_tags_doc_and_retries(dagbag) -> None:  # type: ignore[no-untyped-def]
+    for dag_id, dag in dagbag.dags.items():
+        assert dag.tags, f"{dag_id} has no tags"
+        assert dag.doc_md and len(dag.doc_md) > 100, f"{dag_id} has no doc_md"
+        for t in dag.tasks:
+            assert t.retries >= 1, f"{dag_id}.{t.task_id} has no retries"
+
+
+def test_dag_files_do_not_import_heavy_modules_at_top_level() -> None:
+    for path in (ROOT / "dags").glob("*.py"):
+        top = [ln for ln in path.read_text().splitlines() if ln.startswith(("import ", "from "))]
+        assert not any("alerts" in ln or "pandas" in ln for ln in top), path
+
+
+def _outbox(home: Path) -> list[tuple[str, int, str, str]]:
+    from alerts.store import Store
+
+    with Store(f"sqlite:///{home / 'alerts.db'}") as store:
+        return [(m.alert_id, m.version, m.recipient, m.subject) for m in store.outbox()]
+
+
+def test_seismic_alerts_delivers_the_china_event_once(
+    dagbag, alerts_env: Path, feed_server: FeedServer, data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    now = datetime.now(UTC)
+    world = usgs_features(data / "usgs" / "significant_month.geojson")
+    china = usgs_features(data / "usgs" / "china_dingri_4.5_day.geojson")
+    dag = dagbag.dags["seismic_alerts"]
+
+    # 1. The significant feed, replayed as recent: strong quakes, none near China.
+    url = feed_server.serve("/feed.geojson", usgs_feed(world, newest=now - timedelta(minutes=3)))
+    monkeypatch.setenv("ALERTS_FEEDS__USGS_URL", url)
+    assert dag.test().state == "success"
+    assert _outbox(alerts_env) == []
+
+    # 2. The Dingri M7.1 arrives in the feed: one red message to the outbox.
+    feed = usgs_feed(china + world, newest=now - timedelta(minutes=2))
+    feed_server.serve("/feed.geojson", feed)
+    assert dag.test().state == "success"
+    messages = _outbox(alerts_env)
+    assert [(m[0], m[1], m[2]) for m in messages] == [
+        ("earthquake:usgs:us6000pi9w:CN", 1, "public")
+    ]
+    assert "红色" in messages[0][3] and "日喀则" in messages[0][3] and "7.1" in messages[0][3]
+
+    # 3. Run again on the same feed (304), then on a re-generated but equal feed.
+    assert dag.test().state == "success"
+    feed_server.serve(
+        "/feed.geojson", usgs_feed(china + world, newest=now - timedelta(minutes=2), generated=1)
+    )
+    assert dag.test().state == "success"
+    assert len(_outbox(alerts_env)) == 1

@@ -1,0 +1,191 @@
+"""The alert store on SQLite and PostgreSQL: schema, events, versions, the ledger."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from alerts.feeds import usgs
+from alerts.lifecycle import Decision
+from alerts.model import Action, Hazard, Level, Warning
+from alerts.store import NewDelivery, Store, StoreError
+from alerts.store.models import Base
+
+T0 = datetime(2025, 1, 7, 1, 20, tzinfo=UTC)
+
+
+@pytest.fixture
+def store(store_url: str):  # type: ignore[no-untyped-def]
+    with Store(store_url) as s:
+        yield s
+
+
+def _warning(level: Level = Level.RED, magnitude: float = 7.1) -> Warning:
+    return Warning(
+        hazard=Hazard.EARTHQUAKE,
+        level=level,
+        region_code="CN",
+        region_name="全国",
+        subject="usgs:us1",
+        onset=T0,
+        expires=T0 + timedelta(hours=24),
+        rule_id="r",
+        rule_set_version="v1",
+        observed=magnitude,
+        threshold=7.0,
+        reason="test",
+        facts={"magnitude": magnitude},
+    )
+
+
+def test_migrations_match_the_models(store: Store) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_opening_twice_keeps_the_schema_at_head(store: Store, store_url: str) -> None:
+    rev = store.revision()
+    with Store(store_url) as again:
+        assert again.revision() == rev is not None
+
+
+def test_datetimes_come_back_utc_aware_and_naive_ones_are_refused(store: Store) -> None:
+    store.apply([Decision(Action.ISSUE, "earthquake:usgs:us1:CN", _warning(), None, "x")], now=T0)
+    (v,) = store.alert_versions()
+    assert v.sent == T0 and v.sent.tzinfo is not None
+    other = dataclasses.replace(_warning(), subject="usgs:us2")
+    naive = Decision(Action.ISSUE, "earthquake:usgs:us2:CN", other, None, "x")
+    with pytest.raises(Exception, match="naive datetime"):
+        store.apply([naive], now=T0.replace(tzinfo=None))
+
+
+def _feature(fid: str, ids: str, mag: float, updated: int) -> dict:
+    return {
+        "type": "Feature",
+        "id": fid,
+        "geometry": {"type": "Point", "coordinates": [87.36, 28.64, 10]},
+        "properties": {
+            "mag": mag,
+            "time": 1736211916824,
+            "updated": updated,
+            "ids": ids,
+            "status": "reviewed",
+            "type": "earthquake",
+            "magType": "mww",
+        },
+    }
+
+
+def _frame(*features: dict):  # type: ignore[no-untyped-def]
+    import json
+
+    body = json.dumps({"type": "FeatureCollection", "features": list(features)}).encode()
+    return usgs.parse(body).frame
+
+
+def test_alias_ids_merge_into_one_event(store: Store) -> None:
+    first = store.merge_events(_frame(_feature("us1", ",us1,", 7.0, 1)), now=T0)
+    later = store.merge_events(_frame(_feature("at9", ",at9,us1,", 7.1, 2)), now=T0)
+    assert list(first["subject"]) == list(later["subject"]) == ["usgs:us1"]
+    assert later.iloc[0]["magnitude"] == 7.1
+    assert sorted(later.iloc[0]["aliases"]) == ["at9", "us1"]
+
+
+def test_an_older_solution_never_replaces_a_newer_one(store: Store) -> None:
+    store.merge_events(_frame(_feature("us1", ",us1,", 7.1, 200)), now=T0)
+    current = store.merge_events(_frame(_feature("us1", ",us1,", 6.0, 100)), now=T0)
+    assert current.iloc[0]["magnitude"] == 7.1
+
+
+def test_versions_are_immutable_and_numbered(store: Store) -> None:
+    aid = "earthquake:usgs:us1:CN"
+    store.apply([Decision(Action.ISSUE, aid, _warning(), None, "new")], now=T0)
+    (active,) = store.active_alerts(Hazard.EARTHQUAKE)
+    store.apply(
+        [Decision(Action.DOWNGRADE, aid, _warning(Level.ORANGE, 6.8), active, "rev")],
+        now=T0 + timedelta(minutes=5),
+    )
+    (active2,) = store.active_alerts(Hazard.EARTHQUAKE)
+    assert (active2.version, active2.level) == (2, Level.ORANGE)
+    store.apply([Decision(Action.CANCEL, aid, None, active2, "withdrawn")], now=T0)
+    assert store.active_alerts(Hazard.EARTHQUAKE) == []
+    versions = store.alert_versions(aid)
+    assert [(v.version, v.action, v.msg_type) for v in versions] == [
+        (1, "issue", "Alert"),
+        (2, "downgrade", "Update"),
+        (3, "cancel", "Cancel"),
+    ]
+    assert len({v.identifier for v in versions}) == 3
+
+
+def test_a_stale_decision_conflicts_instead_of_overwriting(store: Store) -> None:
+    aid = "earthquake:usgs:us1:CN"
+    store.apply([Decision(Action.ISSUE, aid, _warning(), None, "new")], now=T0)
+    (active,) = store.active_alerts(Hazard.EARTHQUAKE)
+    store.apply([Decision(Action.UPDATE, aid, _warning(), active, "a")], now=T0)
+    with pytest.raises(StoreError, match="changed underneath"):
+        store.apply([Decision(Action.UPDATE, aid, _warning(), active, "b")], now=T0)
+    assert [v.version for v in store.alert_versions(aid)] == [1, 2]
+
+
+def _issue_and_fan_out(store: Store, recipients: list[str]) -> None:
+    store.apply([Decision(Action.ISSUE, "earthquake:usgs:us1:CN", _warning(), None, "x")], now=T0)
+    (v,) = store.versions_to_fan_out()
+    rows = [NewDelivery(f"k/{r}", "outbox", r, "zh-CN", "s", "b") for r in recipients]
+    assert store.fan_out(v, rows, now=T0) == len(recipients)
+    assert store.fan_out(v, rows, now=T0) == 0
+    assert store.versions_to_fan_out() == []
+
+
+def test_fan_out_happens_once_per_version(store: Store) -> None:
+    _issue_and_fan_out(store, ["a", "b"])
+    assert len(store.deliveries()) == 2
+
+
+def test_a_claimed_row_cannot_be_claimed_again(store: Store) -> None:
+    _issue_and_fan_out(store, ["a", "b"])
+    first = store.claim_deliveries(now=T0, lease_s=300, idempotent_channels={"outbox"})
+    second = store.claim_deliveries(now=T0, lease_s=300, idempotent_channels={"outbox"})
+    assert len(first) == 2 and second == []
+    assert {d.attempts for d in first} == {1}
+
+
+@pytest.mark.parametrize(("idempotent", "expected"), [({"outbox"}, "sending"), (set(), "unknown")])
+def test_rows_abandoned_mid_send_are_reclaimed_only_on_idempotent_channels(
+    store: Store, idempotent: set[str], expected: str
+) -> None:
+    _issue_and_fan_out(store, ["a"])
+    store.claim_deliveries(now=T0, lease_s=300, idempotent_channels=idempotent)
+    # the worker died: nothing recorded. Within the lease nobody touches the row...
+    assert (
+        store.claim_deliveries(
+            now=T0 + timedelta(seconds=60), lease_s=300, idempotent_channels=idempotent
+        )
+        == []
+    )
+    # ...after it, an idempotent channel gets it back; any other goes to an operator.
+    store.claim_deliveries(
+        now=T0 + timedelta(seconds=600), lease_s=300, idempotent_channels=idempotent
+    )
+    assert [d.status for d in store.deliveries()] == [expected]
+
+
+def test_outbox_keeps_one_message_per_delivery_key(store: Store) -> None:
+    msg = {
+        "delivery_key": "k",
+        "alert_id": "a",
+        "version": 1,
+        "channel": "outbox",
+        "recipient": "r",
+        "subject": "s",
+        "body": "b",
+        "delivered_at": T0,
+    }
+    assert store.outbox_put(msg) is True
+    assert store.outbox_put({**msg, "body": "again"}) is False
+    assert [m.body for m in store.outbox()] == ["b"]
