@@ -76,9 +76,11 @@ class Settings(BaseSettings):
     home: Path = Field(default_factory=lambda: Path.home() / ".alerts")
     store_url: str = ""
     config: Path | None = None
-    feeds: FeedSettings = Field(default_factory=FeedSettings)
+    feeds: FeedSettings = Field(default_factory=lambda: FeedSettings.model_validate({}))
     channels: list[ChannelSettings] = Field(
-        default_factory=lambda: [ChannelSettings(name="outbox", type="outbox")]
+        default_factory=lambda: [
+            ChannelSettings.model_validate({"name": "outbox", "type": "outbox"})
+        ]
     )
     rule_files: list[Path] = Field(default_factory=list)
     regions_file: Path | None = None

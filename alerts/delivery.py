@@ -97,16 +97,17 @@ def dispatch(
     for (channel_name, _), rows in groups.items():
         channel = channels.get(channel_name)
         first = rows[0]
+        results: dict[str, SendResult]
         if channel is None:
-            results = [
-                SendResult(
+            results = {
+                d.key: SendResult(
                     d.key,
                     ok=False,
                     error_code="no-channel",
                     error_text=f"channel {channel_name!r} is not configured",
                 )
                 for d in rows
-            ]
+            }
         else:
             message = Message(
                 first.alert_id, first.version, first.subject, first.body, first.language

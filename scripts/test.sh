@@ -6,5 +6,7 @@ source "$(dirname "$0")/_venv.sh" "test"
 
 echo "==> ruff"
 ruff check alerts dags plugins tests scripts
+echo "==> mypy"
+mypy alerts
 echo "==> pytest"
 exec python -m pytest "$@"
