@@ -27,6 +27,8 @@ __all__ = ["parse"]
 
 SOURCE = "usgs"
 STATUSES = ("automatic", "reviewed", "deleted")
+_EPOCH_MS_MIN = -2_208_988_800_000  # 1900-01-01
+_EPOCH_MS_MAX = 7_258_118_400_000  # 2200-01-01
 
 
 class _Geometry(BaseModel):
@@ -58,6 +60,14 @@ class _Properties(BaseModel):
     type: str | None = None
     ids: str | None = None
     magType: str | None = None  # noqa: N815 - the feed's spelling
+
+    @field_validator("time", "updated")
+    @classmethod
+    def _plausible_epoch_ms(cls, value: int | None) -> int | None:
+        # Seismological records start in the 1900s; far-future stamps are corrupt.
+        if value is not None and not _EPOCH_MS_MIN <= value <= _EPOCH_MS_MAX:
+            raise ValueError(f"epoch milliseconds {value} outside years 1900-2200")
+        return value
 
     @field_validator("status")
     @classmethod
