@@ -14,7 +14,7 @@ import pandas as pd
 
 from alerts.criteria import EarthquakeRules
 from alerts.model import Hazard, Level, Warning
-from alerts.regions import Regions
+from alerts.regions import Region, Regions
 
 __all__ = ["NATIONAL_REGION", "event_subject", "grade_earthquakes"]
 
@@ -40,7 +40,10 @@ def grade_earthquakes(
         return []
     # np.select takes the first true condition: try the highest level first.
     ordered = sorted(rule.levels.items(), reverse=True)
-    magnitude = events["magnitude"].astype("float64").to_numpy(na_value=np.nan)
+    # Grade on the magnitude as published (0.1 units, half up), so the level and
+    # the announced number always agree: M5.96 is announced 6.0 and graded 6.0.
+    raw = events["magnitude"].astype("float64").to_numpy(na_value=np.nan)
+    magnitude = np.floor(raw * 10.0 + 0.5 + 1e-9) / 10.0
     eligible = (
         (events["status"] != "deleted").to_numpy()
         & (events["event_type"].fillna("earthquake") == "earthquake").to_numpy()
@@ -81,20 +84,20 @@ def grade_earthquakes(
                     f"M{magnitude[i]:.1f} >= {thresholds[i]:.1f} ({level.colour}), "
                     f"epicentre {where} {nearest.adcode} {nearest.full_name}"
                 ),
-                facts=_facts(row, nearest.adcode, nearest.full_name, nearest.distance_km),
+                facts=_facts(row, float(magnitude[i]), nearest),
             )
         )
     return warnings
 
 
-def _facts(row: pd.Series, adcode: str, area: str, distance_km: float) -> dict[str, object]:
+def _facts(row: pd.Series, magnitude: float, region: Region) -> dict[str, object]:
     def opt(value: object) -> object:
         return None if value is None or pd.isna(value) else value
 
     return {
         "event_id": str(row["event_id"]),
         "source": str(row["source"]),
-        "magnitude": round(float(row["magnitude"]), 1),
+        "magnitude": magnitude,
         "magnitude_type": opt(row["magnitude_type"]),
         "latitude": float(row["latitude"]),
         "longitude": float(row["longitude"]),
@@ -103,7 +106,7 @@ def _facts(row: pd.Series, adcode: str, area: str, distance_km: float) -> dict[s
         "time": row["time"].isoformat(),
         "status": str(row["status"]),
         "url": opt(row["url"]),
-        "region_adcode": adcode,
-        "region_name": area,
-        "region_distance_km": round(distance_km, 1),
+        "region_adcode": region.adcode,
+        "region_name": region.full_name,
+        "region_distance_km": round(region.distance_km, 1),
     }
