@@ -26,6 +26,10 @@ __all__ = ["ChannelSettings", "ConfigError", "FeedSettings", "Settings", "load_s
 USGS_DEFAULT_URL = "https://earthquake.usgs.gov/earthquakes/feed/v1.0/summary/4.5_day.geojson"
 
 
+# ALERTS_* variables that are not settings (read by the test suite, not the app).
+_NOT_SETTINGS = {"ALERTS_TEST_PG"}
+
+
 class ConfigError(ValueError):
     """Configuration is invalid; the message names every offending key."""
 
@@ -130,6 +134,16 @@ def load_settings(**overrides: Any) -> Settings:
     yaml_path = os.environ.get("ALERTS_CONFIG")
     if yaml_path and not Path(yaml_path).is_file():
         raise ConfigError(f"ALERTS_CONFIG: file {yaml_path} does not exist")
+    unknown = sorted(
+        key
+        for key in os.environ
+        if key.startswith("ALERTS_")
+        and key not in _NOT_SETTINGS
+        and key[len("ALERTS_") :].split("__")[0].lower() not in Settings.model_fields
+    )
+    if unknown:
+        known = ", ".join("ALERTS_" + name.upper() for name in Settings.model_fields)
+        raise ConfigError(f"unknown setting {', '.join(unknown)} (known: {known})")
     try:
         return Settings(**overrides)
     except ValidationError as exc:
@@ -142,7 +156,11 @@ def _describe(exc: ValidationError, yaml_path: str | None) -> str:
     lines = ["invalid configuration:"]
     for err in exc.errors():
         dotted = ".".join(str(p) for p in err["loc"])
-        env = "ALERTS_" + "__".join(str(p) for p in err["loc"] if not isinstance(p, int)).upper()
-        where = f"{dotted} (env {env}" + (f" or {yaml_path}" if yaml_path else "") + ")"
+        if any(isinstance(p, int) for p in err["loc"]):  # inside a list: YAML or JSON env
+            top = "ALERTS_" + str(err["loc"][0]).upper()
+            where = f"{dotted} (in {yaml_path or top + ' as JSON'})"
+        else:
+            env = "ALERTS_" + "__".join(str(p) for p in err["loc"]).upper()
+            where = f"{dotted} (env {env}" + (f" or {yaml_path}" if yaml_path else "") + ")"
         lines.append(f"  {where}: {err['msg']} (got {err.get('input')!r})")
     return "\n".join(lines)
