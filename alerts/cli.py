@@ -139,33 +139,21 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
 
 
 def _cmd_outbox(args: argparse.Namespace) -> int:
+    from alerts.channels.outbox import outbox_records
     from alerts.store import Store
 
     settings = load_settings()
     with Store(settings.resolved_store_url) as store:
-        messages = store.outbox(limit=args.limit)
+        messages = outbox_records(store, limit=args.limit)
     for m in messages:
         if args.json:
-            print(
-                json.dumps(
-                    {
-                        "alert_id": m.alert_id,
-                        "version": m.version,
-                        "channel": m.channel,
-                        "recipient": m.recipient,
-                        "subject": m.subject,
-                        "body": m.body,
-                        "delivered_at": m.delivered_at.isoformat().replace("+00:00", "Z"),
-                    },
-                    ensure_ascii=False,
-                )
-            )
+            print(json.dumps(m, ensure_ascii=False))
         else:
             print(
-                f"── {m.delivered_at:%Y-%m-%d %H:%M:%S}Z  {m.channel} -> {m.recipient}  "
-                f"{m.alert_id} v{m.version}"
+                f"── {m['delivered_at']}  {m['channel']} -> {m['recipient']}  "
+                f"{m['alert_id']} v{m['version']}"
             )
-            print(m.body)
+            print(m["body"])
     if not messages and not args.json:
         print("(outbox is empty)")
     return 0

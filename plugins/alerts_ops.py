@@ -51,22 +51,12 @@ Messages delivered to the local outbox channel, newest first.</p>
 
 
 def _outbox(limit: int) -> list[dict[str, Any]]:
+    from alerts.channels.outbox import outbox_records
     from alerts.config import load_settings
     from alerts.store import Store
 
     with Store(load_settings().resolved_store_url) as store:
-        return [
-            {
-                "alert_id": m.alert_id,
-                "version": m.version,
-                "channel": m.channel,
-                "recipient": m.recipient,
-                "subject": m.subject,
-                "body": m.body,
-                "delivered_at": m.delivered_at.isoformat().replace("+00:00", "Z"),
-            }
-            for m in store.outbox(limit=limit)
-        ]
+        return outbox_records(store, limit=limit)
 
 
 @app.get("/api/outbox")

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from alerts.channels.base import Message, Recipient, SendResult
 from alerts.store import Store
 
-__all__ = ["OutboxChannel"]
+__all__ = ["OutboxChannel", "outbox_records"]
 
 
 class OutboxChannel:
@@ -52,3 +53,19 @@ class OutboxChannel:
                 continue
             results.append(SendResult(r.key, ok=True, provider_message_id=r.key if new else None))
         return results
+
+
+def outbox_records(store: Store, limit: int | None = None) -> list[dict[str, Any]]:
+    """Delivered outbox messages, newest first, as JSON-ready dicts (CLI and plugin)."""
+    return [
+        {
+            "alert_id": m.alert_id,
+            "version": m.version,
+            "channel": m.channel,
+            "recipient": m.recipient,
+            "subject": m.subject,
+            "body": m.body,
+            "delivered_at": m.delivered_at.isoformat().replace("+00:00", "Z"),
+        }
+        for m in store.outbox(limit=limit)
+    ]
