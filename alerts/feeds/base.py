@@ -8,7 +8,16 @@ from typing import Any
 
 import pandas as pd
 
-__all__ = ["EARTHQUAKE_COLUMNS", "FeedFormatError", "ParseResult", "Quarantined", "to_records"]
+__all__ = [
+    "EARTHQUAKE_COLUMNS",
+    "OFFICIAL_COLUMNS",
+    "WEATHER_COLUMNS",
+    "FeedFormatError",
+    "ParseResult",
+    "Quarantined",
+    "empty_frame",
+    "to_records",
+]
 
 
 class FeedFormatError(ValueError):
@@ -53,8 +62,57 @@ EARTHQUAKE_COLUMNS: dict[str, str] = {
 }
 
 
+# One row per (location, hour). Values in SI-ish units as named; NA when missing.
+WEATHER_COLUMNS: dict[str, str] = {
+    "source": "open-meteo",
+    "location_id": "the configured location's id (request order), else 'LAT,LON' of the response",
+    "latitude": "grid-snapped latitude the model answered for",
+    "longitude": "grid-snapped longitude the model answered for",
+    "time": "UTC; for accumulations the end of the hour they cover",
+    "precipitation_mm": "precipitation of the preceding hour, mm",
+    "temperature_c": "2 m air temperature, degrees C",
+    "relative_humidity_pct": "2 m relative humidity, %",
+    "wind_speed_ms": "10 m mean wind speed, m/s",
+    "wind_gust_ms": "10 m wind gusts, m/s",
+    "snowfall_water_mm": "snowfall of the preceding hour as water equivalent, mm",
+    "visibility_m": "visibility, m",
+    "pm25_ugm3": "PM2.5 concentration, micrograms per cubic metre",
+}
+
+# One row per (document, info block): an official warning in one language.
+OFFICIAL_COLUMNS: dict[str, str] = {
+    "source": "cap or gdacs",
+    "identifier": "the document's identifier (GDACS: eventtype + eventid + episodeid)",
+    "sender": "the issuing authority's sender id",
+    "sent": "when it was sent, UTC",
+    "status": "Actual / Exercise / System / Test / Draft",
+    "msg_type": "Alert / Update / Cancel / Ack / Error",
+    "references": "list of 'sender,identifier,sent' triples this one replaces",
+    "language": "the info block's language (RFC 3066), default en-US",
+    "event": "the event type text",
+    "category": "CAP category (Geo, Met, ...)",
+    "severity": "Extreme / Severe / Moderate / Minor / Unknown",
+    "urgency": "Immediate / Expected / Future / Past / Unknown",
+    "certainty": "Observed / Likely / Possible / Unlikely / Unknown",
+    "onset": "UTC or NA",
+    "expires": "UTC or NA",
+    "headline": "text or NA",
+    "description": "text or NA",
+    "instruction": "text or NA",
+    "area_desc": "area descriptions of every area, joined with '; '",
+    "polygons": "list of polygons, each a list of [lat, lon] pairs",
+    "circles": "list of [lat, lon, radius_km]",
+    "geocodes": "dict valueName -> list of values",
+    "level": "blue/yellow/orange/red where the document states one, else NA",
+}
+
+
+def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series(dtype="object") for name in columns})
+
+
 def empty_earthquake_frame() -> pd.DataFrame:
-    return pd.DataFrame({name: pd.Series(dtype="object") for name in EARTHQUAKE_COLUMNS})
+    return empty_frame(EARTHQUAKE_COLUMNS)
 
 
 def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -65,7 +123,7 @@ def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
         for key, value in row.items():
             if isinstance(value, pd.Timestamp):
                 rec[key] = iso_z(value)
-            elif isinstance(value, list):
+            elif isinstance(value, (list, dict)):
                 rec[key] = value
             elif value is None or (not isinstance(value, str) and pd.isna(value)):
                 rec[key] = None
