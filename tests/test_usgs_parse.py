@@ -325,8 +325,8 @@ def test_quarry_blast_is_kept_with_its_event_type() -> None:
 
 def test_parser_registry_knows_usgs_and_rejects_others() -> None:
     assert parser_for("usgs") is parse
-    with pytest.raises(ValueError, match="unknown source 'cenc'"):
-        parser_for("cenc")
+    with pytest.raises(ValueError, match="unknown source 'nosuchfeed'"):
+        parser_for("nosuchfeed")
 
 
 # -- the command line --------------------------------------------------------------------
@@ -408,7 +408,7 @@ def test_cli_parse_rejects_an_unknown_source(
     data: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exc:
-        main(["parse", "--source", "cenc", str(data / "usgs" / "all_hour.geojson")])
+        main(["parse", "--source", "nosuchfeed", str(data / "usgs" / "all_hour.geojson")])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
 

@@ -2,27 +2,52 @@
 
 Parsers never touch the network; :mod:`alerts.feeds.fetch` does, for all of
 them. Each parser returns a :class:`~alerts.feeds.base.ParseResult`: a frame in
-the source kind's documented schema plus the records it quarantined.
+its kind's documented schema (``EARTHQUAKE_COLUMNS``, ``WEATHER_COLUMNS`` or
+``OFFICIAL_COLUMNS`` in :mod:`alerts.feeds.base`) plus the records it
+quarantined, or raises :class:`FeedFormatError` when the whole document is
+unusable.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
-from alerts.feeds import usgs
+from alerts.feeds import cenc, usgs
 from alerts.feeds.base import FeedFormatError, ParseResult, Quarantined
+from alerts.feeds.cenc import SameEvent
 
-__all__ = ["PARSERS", "FeedFormatError", "ParseResult", "Quarantined", "parser_for"]
+__all__ = [
+    "SOURCES",
+    "FeedFormatError",
+    "ParseResult",
+    "Quarantined",
+    "Source",
+    "parser_for",
+    "source",
+]
 
-PARSERS: dict[str, Callable[[bytes], ParseResult]] = {
-    "usgs": usgs.parse,
+
+@dataclass(frozen=True)
+class Source:
+    name: str
+    kind: str  # earthquake / weather / official
+    parse: Callable[[bytes], ParseResult]
+    same_event: SameEvent | None = None  # for sources that re-number solutions
+
+
+SOURCES: dict[str, Source] = {
+    "usgs": Source("usgs", "earthquake", usgs.parse),
+    "cenc": Source("cenc", "earthquake", cenc.parse, cenc.SAME_EVENT),
 }
 
 
-def parser_for(source: str) -> Callable[[bytes], ParseResult]:
+def source(name: str) -> Source:
     try:
-        return PARSERS[source]
+        return SOURCES[name]
     except KeyError:
-        raise ValueError(
-            f"unknown source {source!r}; known: {', '.join(sorted(PARSERS))}"
-        ) from None
+        raise ValueError(f"unknown source {name!r}; known: {', '.join(sorted(SOURCES))}") from None
+
+
+def parser_for(name: str) -> Callable[[bytes], ParseResult]:
+    return source(name).parse

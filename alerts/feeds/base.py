@@ -15,6 +15,7 @@ __all__ = [
     "FeedFormatError",
     "ParseResult",
     "Quarantined",
+    "drop_conflicting_duplicates",
     "empty_frame",
     "to_records",
 ]
@@ -113,6 +114,38 @@ def empty_frame(columns: dict[str, str]) -> pd.DataFrame:
 
 def empty_earthquake_frame() -> pd.DataFrame:
     return empty_frame(EARTHQUAKE_COLUMNS)
+
+
+def drop_conflicting_duplicates(
+    frame: pd.DataFrame, source: str, key: str = "event_id"
+) -> tuple[pd.DataFrame, list[Quarantined]]:
+    """Keep one of identical duplicates; quarantine every copy of a key whose copies disagree.
+
+    A feed that lists the same id twice with different data contradicts
+    itself; neither copy can be trusted over the other, so both go to an
+    operator and the rest of the batch flows on.
+    """
+    counts = frame[key].value_counts()
+    dup_keys = counts.index[counts > 1]
+    if not len(dup_keys):
+        return frame, []
+    quarantined: list[Quarantined] = []
+    keep = pd.Series(True, index=frame.index)
+    for dup in dup_keys:
+        rows = frame[frame[key] == dup]
+        records = to_records(rows)
+        differing = sorted(
+            col
+            for col in rows.columns
+            if len({json.dumps(r[col], default=str) for r in records}) > 1
+        )
+        if differing:
+            keep[rows.index] = False
+            reason = f"duplicate {key} {dup!r} with conflicting {', '.join(differing)}"
+            quarantined.extend(Quarantined(source, str(dup), reason, r) for r in records)
+        else:
+            keep[rows.index[1:]] = False
+    return frame[keep].reset_index(drop=True), quarantined
 
 
 def to_records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -20,6 +20,7 @@ from alerts.feeds.base import (
     FeedFormatError,
     ParseResult,
     Quarantined,
+    drop_conflicting_duplicates,
     empty_earthquake_frame,
 )
 
@@ -116,7 +117,8 @@ def parse(payload: bytes) -> ParseResult:
         frame[col] = pd.to_datetime(frame[col], unit="ms", utc=True)
     for col in ("latitude", "longitude", "depth_km", "magnitude"):
         frame[col] = pd.to_numeric(frame[col]).astype("Float64")
-    return ParseResult(frame, quarantined)
+    frame, conflicting = drop_conflicting_duplicates(frame, SOURCE)
+    return ParseResult(frame, quarantined + conflicting)
 
 
 def _row(feature: _Feature) -> dict[str, Any]:
