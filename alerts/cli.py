@@ -41,8 +41,13 @@ def _parser() -> argparse.ArgumentParser:
         description="Parse a recorded feed payload and print one JSON object per line. "
         "Quarantined records are reported on standard error.",
     )
-    parse.add_argument("--source", required=True, choices=["usgs"], help="feed format")
+    parse.add_argument("--source", required=True, choices=_source_names(), help="feed format")
     parse.add_argument("file", type=Path, help="payload file ('-' for standard input)")
+    parse.add_argument(
+        "--locations",
+        type=Path,
+        help="open-meteo only: the request's locations in order (JSON list or CSV id,lat,lon)",
+    )
     parse.set_defaults(func=_cmd_parse)
 
     pipe = sub.add_parser(
@@ -113,12 +118,25 @@ def _input(text: str) -> tuple[str, Path]:
     return source, Path(file)
 
 
+def _source_names() -> list[str]:
+    from alerts.feeds import SOURCES
+
+    return sorted(SOURCES)
+
+
 def _cmd_parse(args: argparse.Namespace) -> int:
     from alerts.feeds import parser_for
     from alerts.feeds.base import to_records
 
     body = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
-    result = parser_for(args.source)(body)
+    if args.locations is not None:
+        if args.source != "open-meteo":
+            raise ValueError("--locations applies to --source open-meteo only")
+        from alerts.feeds import openmeteo
+
+        result = openmeteo.parse(body, openmeteo.load_locations(args.locations))
+    else:
+        result = parser_for(args.source)(body)
     for record in to_records(result.frame):
         print(json.dumps(record, ensure_ascii=False))
     for q in result.quarantined:

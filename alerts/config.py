@@ -21,9 +21,10 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
-__all__ = ["ChannelSettings", "ConfigError", "FeedSettings", "Settings", "load_settings"]
+__all__ = ["CapFeed", "ChannelSettings", "ConfigError", "FeedSettings", "Settings", "load_settings"]
 
 USGS_DEFAULT_URL = "https://earthquake.usgs.gov/earthquakes/feed/v1.0/summary/4.5_day.geojson"
+CENC_DEFAULT_URL = "https://www.cenc.ac.cn/prodlaunch-web-backend/open/data/catalogs"
 
 
 # ALERTS_* variables that are not settings (read by the test suite, not the app).
@@ -38,21 +39,46 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _url(value: str) -> str:
+    if not value.startswith(("http://", "https://", "file://")):
+        raise ValueError("must be an http(s):// or file:// URL")
+    return value
+
+
+class CapFeed(_Section):
+    """An official-warning source publishing CAP 1.2: an Atom index or one CAP document."""
+
+    name: str = Field(min_length=1, pattern=r"^[a-z0-9_\-]+$")
+    url: str
+    min_interval_s: float = Field(120.0, ge=0)  # publishers ask for polite polling
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        return _url(value)
+
+
 class FeedSettings(_Section):
     """Where and how feeds are fetched."""
 
     usgs_url: str = USGS_DEFAULT_URL
+    cenc_url: str = CENC_DEFAULT_URL
+    gdacs_url: str = "https://www.gdacs.org/xml/rss.xml"
+    openmeteo_url: str = "https://api.open-meteo.com/v1/forecast"
+    air_quality_url: str = "https://air-quality-api.open-meteo.com/v1/air-quality"
+    locations_file: Path | None = None  # default: one point per prefecture
+    openmeteo_batch_size: int = Field(50, ge=1, le=1000)
+    cap_feeds: list[CapFeed] = Field(default_factory=list)
+    connect_timeout_s: float = Field(5.0, gt=0, le=60)
     timeout_s: float = Field(20.0, gt=0, le=300)
     max_bytes: int = Field(32 * 1024 * 1024, gt=0)
     retries: int = Field(3, ge=0, le=10)
     user_agent: str = "alerts-early-warning/0.1 (+https://github.com/)"
 
-    @field_validator("usgs_url")
+    @field_validator("usgs_url", "cenc_url", "gdacs_url", "openmeteo_url", "air_quality_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        if not value.startswith(("http://", "https://", "file://")):
-            raise ValueError("must be an http(s):// or file:// URL")
-        return value
+        return _url(value)
 
 
 class ChannelSettings(_Section):

@@ -24,7 +24,8 @@ from alerts.config import Settings, load_settings
 from alerts.criteria import EarthquakeRules, load_earthquake_rules
 from alerts.delivery import dispatch, fan_out
 from alerts.feeds import FeedFormatError, Quarantined, parser_for
-from alerts.feeds.fetch import fetch, http_session
+from alerts.feeds import source as feed_source
+from alerts.feeds.fetch import FetchError, fetch, http_session
 from alerts.grading import grade_earthquakes
 from alerts.lifecycle import reconcile
 from alerts.model import Hazard
@@ -103,21 +104,33 @@ def runtime(settings: Settings | None = None) -> Iterator[Runtime]:
 
 
 def feed_url(settings: Settings, source: str) -> str:
-    urls = {"usgs": settings.feeds.usgs_url}
+    feeds = settings.feeds
+    urls = {"usgs": feeds.usgs_url, "cenc": feeds.cenc_url, "gdacs": feeds.gdacs_url}
     try:
         return urls[source]
     except KeyError:
         raise ValueError(f"no URL configured for source {source!r}") from None
 
 
-def fetch_feed(rt: Runtime, source: str, *, session: requests.Session | None = None) -> int | None:
-    """Fetch a source's feed and keep the body; return the payload id, or None if unchanged.
+def fetch_feed(
+    rt: Runtime,
+    source: str,
+    *,
+    feed: str | None = None,
+    url: str | None = None,
+    session: requests.Session | None = None,
+) -> int | None:
+    """Fetch one feed and keep the body; return the new payload's id, or None if unchanged.
 
-    Uses conditional GET against the last stored payload of the same URL, and
-    stores nothing new when the body is byte-identical to it.
+    Conditional GET with the feed's stored validators (a 304 is "nothing new"),
+    and nothing stored when the body is byte-identical to the last one. Every
+    attempt is recorded in ``feed_state``; a failure is recorded and re-raised
+    so the task fails loudly and staleness stays visible.
     """
-    url = feed_url(rt.settings, source)
-    last = rt.store.latest_payload(source, url)
+    url = url or feed_url(rt.settings, source)
+    feed = feed or source
+    state = rt.store.feed_state(feed)
+    same_url = state is not None and state.url == url
     own_session = session is None
     session = session or http_session(rt.settings.feeds)
     try:
@@ -125,23 +138,41 @@ def fetch_feed(rt: Runtime, source: str, *, session: requests.Session | None = N
             session,
             url,
             rt.settings.feeds,
-            etag=last.etag if last else None,
-            last_modified=last.last_modified if last else None,
+            etag=state.etag if state and same_url else None,
+            last_modified=state.last_modified if state and same_url else None,
         )
+    except FetchError as exc:
+        rt.store.record_fetch(feed, source=source, url=url, now=rt.clock(), error=str(exc))
+        raise
     finally:
         if own_session:
             session.close()
+    now = rt.clock()
+    last = None if got.not_modified else rt.store.latest_payload(source, url)
     if got.not_modified or (last is not None and last.sha256 == got.sha256):
+        rt.store.record_fetch(
+            feed, source=source, url=url, now=now, etag=got.etag, last_modified=got.last_modified
+        )
         return None
-    return store_payload(
+    payload_id = store_payload(
         rt,
         source,
         got.body,
         url=url,
-        fetched_at=rt.clock(),
+        fetched_at=now,
         etag=got.etag,
         last_modified=got.last_modified,
     )
+    rt.store.record_fetch(
+        feed,
+        source=source,
+        url=url,
+        now=now,
+        etag=got.etag,
+        last_modified=got.last_modified,
+        payload_id=payload_id,
+    )
+    return payload_id
 
 
 def store_payload(
@@ -172,6 +203,7 @@ def store_payload(
 
 @dataclass
 class IngestSummary:
+    records_read: int = 0
     events_read: int = 0
     quarantined: int = 0
     warnings: int = 0
@@ -185,8 +217,9 @@ def ingest(rt: Runtime, payload_ids: Iterable[int], *, now: datetime) -> IngestS
     frames: list[pd.DataFrame] = []
     for pid in payload_ids:
         payload = rt.store.payload(pid)
+        src = feed_source(payload.source)
         try:
-            result = parser_for(payload.source)(payload.body)
+            result = src.parse(payload.body)
         except FeedFormatError as exc:
             bad = Quarantined(
                 payload.source,
@@ -196,10 +229,13 @@ def ingest(rt: Runtime, payload_ids: Iterable[int], *, now: datetime) -> IngestS
             )
             summary.quarantined += rt.store.quarantine([bad], payload_id=pid, now=now)
             continue
-        summary.events_read += len(result.frame)
         summary.quarantined += rt.store.quarantine(result.quarantined, payload_id=pid, now=now)
-        if not result.frame.empty:
-            frames.append(rt.store.merge_events(result.frame, now=now))
+        summary.records_read += len(result.frame)
+        if src.kind == "earthquake":
+            summary.events_read += len(result.frame)
+            if not result.frame.empty:
+                merged = rt.store.merge_events(result.frame, now=now, same_event=src.same_event)
+                frames.append(merged)
 
     events = pd.concat(frames, ignore_index=True) if frames else None
     if events is not None:

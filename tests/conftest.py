@@ -3,9 +3,11 @@ PostgreSQL, and a loopback HTTP server that serves recorded feed payloads."""
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -104,11 +106,30 @@ class FeedServer:
     base_url: str = ""
     routes: dict[str, bytes] = field(default_factory=dict)
     status: dict[str, int] = field(default_factory=dict)
+    fail_first: dict[str, int] = field(default_factory=dict)
+    delay_s: dict[str, float] = field(default_factory=dict)
+    gzip: set[str] = field(default_factory=set)
     hits: list[str] = field(default_factory=list)
 
-    def serve(self, path: str, body: bytes | Path, status: int = 200) -> str:
+    def serve(
+        self,
+        path: str,
+        body: bytes | Path,
+        status: int = 200,
+        *,
+        fail_first: int = 0,
+        delay_s: float = 0.0,
+        gzip: bool = False,
+    ) -> str:
+        """Serve ``body`` at ``path``; the first ``fail_first`` requests get a 503."""
         self.routes[path] = body.read_bytes() if isinstance(body, Path) else body
         self.status[path] = status
+        self.fail_first[path] = fail_first
+        self.delay_s[path] = delay_s
+        if gzip:
+            self.gzip.add(path)
+        else:
+            self.gzip.discard(path)
         return self.base_url + path
 
 
@@ -123,6 +144,12 @@ def feed_server() -> Iterator[FeedServer]:
             if body is None:
                 self.send_error(404)
                 return
+            if server_state.delay_s.get(self.path):
+                time.sleep(server_state.delay_s[self.path])
+            if server_state.fail_first.get(self.path, 0) > 0:
+                server_state.fail_first[self.path] -= 1
+                self.send_error(503, "Service Unavailable")
+                return
             status = server_state.status.get(self.path, 200)
             etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
             if status == 200 and self.headers.get("If-None-Match") == etag:
@@ -132,6 +159,9 @@ def feed_server() -> Iterator[FeedServer]:
                 return
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
+            if self.path in server_state.gzip:
+                body = gzip.compress(body)
+                self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(body)))
             self.send_header("ETag", etag)
             self.end_headers()
@@ -142,7 +172,9 @@ def feed_server() -> Iterator[FeedServer]:
 
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server_state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         yield server_state

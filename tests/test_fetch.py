@@ -147,3 +147,33 @@ def test_closed_port_raises(session: requests.Session) -> None:
         fetch(session, url, FAST)
     assert url in str(exc.value)
     assert "ConnectionError" in str(exc.value)
+
+
+def test_a_transient_503_is_retried_then_succeeds(feed_server: FeedServer, feed: bytes) -> None:
+    settings = FeedSettings(retries=2, timeout_s=5)
+    url = feed_server.serve("/flaky", feed, fail_first=1)
+    with http_session(settings) as s:
+        got = fetch(s, url, settings)
+    assert got.body == feed
+    assert feed_server.hits.count("/flaky") == 2
+
+
+def test_a_read_timeout_raises_a_fetch_error(feed_server: FeedServer, feed: bytes) -> None:
+    settings = FeedSettings(retries=0, timeout_s=0.3)
+    url = feed_server.serve("/slow", feed, delay_s=1.0)
+    with http_session(settings) as s, pytest.raises(FetchError, match="/slow.*(Timeout|timed out)"):
+        fetch(s, url, settings)
+
+
+def test_gzip_bodies_are_decompressed(feed_server: FeedServer, feed: bytes) -> None:
+    url = feed_server.serve("/gz", feed, gzip=True)
+    with http_session(FAST) as s:
+        assert fetch(s, url, FAST).body == feed
+
+
+def test_the_size_cap_applies_to_the_decompressed_body(feed_server: FeedServer) -> None:
+    bomb = b"0" * 2_000_000  # compresses to about 2 kB
+    settings = FeedSettings(retries=0, timeout_s=5, max_bytes=100_000)
+    url = feed_server.serve("/bomb", bomb, gzip=True)
+    with http_session(settings) as s, pytest.raises(FetchError, match="cap"):
+        fetch(s, url, settings)

@@ -189,3 +189,62 @@ def test_outbox_keeps_one_message_per_delivery_key(store: Store) -> None:
     assert store.outbox_put(msg) is True
     assert store.outbox_put({**msg, "body": "again"}) is False
     assert [m.body for m in store.outbox()] == ["b"]
+
+
+def _cenc(event_id: str, lat: float, mag: float, oritime: str = "2025-01-07 09:05:16"):  # type: ignore[no-untyped-def]
+    import json
+
+    from alerts.feeds import cenc
+
+    doc = {
+        "code": 0,
+        "data": [
+            {
+                "uniEventId": event_id,
+                "oriTime": oritime,
+                "locName": "定日",
+                "epiLon": 87.45,
+                "epiLat": lat,
+                "focDepth": 10,
+                "magnitude": mag,
+            }
+        ],
+    }
+    return cenc.parse(json.dumps(doc).encode()).frame
+
+
+def test_a_formal_solution_under_a_new_id_joins_the_automatic_event(store: Store) -> None:
+    from alerts.feeds.cenc import SAME_EVENT
+
+    auto = store.merge_events(_cenc("AU1", 28.62, 6.9), now=T0, same_event=SAME_EVENT)
+    formal = store.merge_events(_cenc("CC1", 28.50, 6.8), now=T0, same_event=SAME_EVENT)
+    assert list(auto["subject"]) == list(formal["subject"]) == ["cenc:AU1"]
+    row = formal.iloc[0]
+    assert (row["status"], row["magnitude"], sorted(row["aliases"])) == (
+        "reviewed",
+        6.8,
+        ["AU1", "CC1"],
+    )
+    # a late automatic solution never demotes the formal one
+    late = store.merge_events(_cenc("AU2", 28.70, 7.0), now=T0, same_event=SAME_EVENT)
+    assert list(late["subject"]) == ["cenc:AU1"] and late.iloc[0]["magnitude"] == 6.8
+
+
+def test_two_formal_solutions_close_together_stay_two_events(store: Store) -> None:
+    from alerts.feeds.cenc import SAME_EVENT
+
+    a = store.merge_events(_cenc("CC1", 28.50, 6.8), now=T0, same_event=SAME_EVENT)
+    b = store.merge_events(
+        _cenc("CC2", 28.52, 5.1, "2025-01-07 09:05:40"), now=T0, same_event=SAME_EVENT
+    )
+    assert list(a["subject"]) != list(b["subject"])
+
+
+def test_fetch_outcomes_are_recorded_per_feed(store: Store) -> None:
+    store.record_fetch("usgs", source="usgs", url="u", now=T0, error="HTTP 503")
+    state = store.record_fetch("usgs", source="usgs", url="u", now=T0, error="HTTP 503")
+    assert (state.consecutive_failures, state.last_success_at) == (2, None)
+    later = T0 + timedelta(minutes=1)
+    state = store.record_fetch("usgs", source="usgs", url="u", now=later, etag='"e"')
+    assert (state.consecutive_failures, state.last_success_at, state.etag) == (0, later, '"e"')
+    assert state.last_failure_at == T0 and state.last_error == "HTTP 503"

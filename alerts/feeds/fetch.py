@@ -1,7 +1,8 @@
 """Fetching feeds over HTTP: the one session factory and the one retry policy.
 
-Conditional GET (ETag / Last-Modified), a timeout, a size cap enforced while
-streaming, and retries with exponential backoff on connection errors, 429
+Conditional GET (ETag / Last-Modified), connect and read timeouts, gzip, a
+size cap enforced on the decompressed body while streaming (so a gzip bomb
+stops at the cap), and retries with exponential backoff on connection errors, 429
 and 5xx. ``file://`` URLs read a local file, for replays and air-gapped tests.
 """
 
@@ -56,6 +57,7 @@ def http_session(settings: FeedSettings) -> requests.Session:
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     session.headers["User-Agent"] = settings.user_agent
+    session.headers["Accept-Encoding"] = "gzip, deflate"
     return session
 
 
@@ -75,7 +77,8 @@ def fetch(
     if last_modified:
         headers["If-Modified-Since"] = last_modified
     try:
-        with session.get(url, headers=headers, timeout=settings.timeout_s, stream=True) as resp:
+        timeout = (settings.connect_timeout_s, settings.timeout_s)
+        with session.get(url, headers=headers, timeout=timeout, stream=True) as resp:
             if resp.status_code == 304:
                 return Fetched(url, 304, b"", etag, last_modified)
             if resp.status_code != 200:

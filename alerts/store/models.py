@@ -35,6 +35,7 @@ __all__ = [
     "Event",
     "EventAlias",
     "FeedPayload",
+    "FeedState",
     "OutboxMessage",
     "QuarantinedRecord",
     "UTCDateTime",
@@ -89,6 +90,30 @@ class FeedPayload(Base):
     last_modified: Mapped[str | None] = mapped_column(Text)
     size: Mapped[int] = mapped_column(BigInteger)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FeedState(Base):
+    """Per feed: conditional-GET validators, cursor, and the last success and failure.
+
+    Kept so staleness can be shown and alarmed: a feed that keeps failing has
+    a growing ``consecutive_failures`` and an old ``last_success_at``.
+    """
+
+    __tablename__ = "feed_state"
+
+    feed: Mapped[str] = mapped_column(String(128), primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text)
+    etag: Mapped[str | None] = mapped_column(Text)
+    last_modified: Mapped[str | None] = mapped_column(Text)
+    cursor: Mapped[dict[str, Any] | None]
+    last_attempt_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_change_at: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_payload_id: Mapped[int | None] = mapped_column(ForeignKey("feed_payloads.id"))
 
 
 class QuarantinedRecord(Base):

@@ -7,6 +7,7 @@ SQLite by default (a file under ``ALERTS_HOME``), PostgreSQL in production
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,8 +25,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.feeds.base import EARTHQUAKE_COLUMNS, Quarantined
+from alerts.feeds.cenc import SameEvent
 from alerts.lifecycle import ActiveAlert, Decision
 from alerts.model import Action, Hazard, Level
+from alerts.regions import EARTH_RADIUS_KM
 from alerts.store.models import (
     Alert,
     AlertVersion,
@@ -34,6 +37,7 @@ from alerts.store.models import (
     Event,
     EventAlias,
     FeedPayload,
+    FeedState,
     OutboxMessage,
     QuarantinedRecord,
 )
@@ -131,6 +135,50 @@ class Store:
                 raise StoreError(f"no feed payload with id {payload_id}")
             return found
 
+    def feed_state(self, feed: str) -> FeedState | None:
+        with self.session() as s:
+            return s.get(FeedState, feed)
+
+    def feed_states(self) -> list[FeedState]:
+        with self.session() as s:
+            return list(s.scalars(select(FeedState).order_by(FeedState.feed)))
+
+    def record_fetch(
+        self,
+        feed: str,
+        *,
+        source: str,
+        url: str,
+        now: datetime,
+        error: str | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        payload_id: int | None = None,
+        cursor: dict[str, Any] | None = None,
+    ) -> FeedState:
+        """Record one fetch attempt: a success (with or without a new payload) or a failure."""
+        with self.session() as s:
+            state = s.get(FeedState, feed)
+            if state is None:
+                state = FeedState(feed=feed, source=source, url=url, consecutive_failures=0)
+                s.add(state)
+            state.url, state.source, state.last_attempt_at = url, source, now
+            if error is not None:
+                state.last_failure_at = now
+                state.last_error = error[:4000]
+                state.consecutive_failures = (state.consecutive_failures or 0) + 1
+            else:
+                state.last_success_at = now
+                state.consecutive_failures = 0
+                if etag is not None or last_modified is not None:
+                    state.etag, state.last_modified = etag, last_modified
+                if payload_id is not None:
+                    state.last_payload_id, state.last_change_at = payload_id, now
+                if cursor is not None:
+                    state.cursor = cursor
+            s.flush()
+            return state
+
     def quarantine(
         self, items: Iterable[Quarantined], *, payload_id: int | None, now: datetime
     ) -> int:
@@ -156,20 +204,27 @@ class Store:
 
     # -- events -----------------------------------------------------------------
 
-    def merge_events(self, frame: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
+    def merge_events(
+        self, frame: pd.DataFrame, *, now: datetime, same_event: SameEvent | None = None
+    ) -> pd.DataFrame:
         """Merge solutions into stored events; return the current solution of each.
 
         Every id in ``aliases`` names the same event; a solution replaces the
         stored one only when its ``updated`` is not older. The result has the
         earthquake columns plus ``subject`` (the event's stable key), one row per
         distinct event touched, so a stale solution never reaches grading.
+
+        With ``same_event`` (sources that re-number a solution, like CENC), a
+        solution no alias matches joins a stored event of the same source that
+        is close in time, place and magnitude when one of the two is automatic.
+        A reviewed solution is never replaced by an automatic one.
         """
         if frame.empty:
             return frame.assign(subject=pd.Series(dtype="object"))
         touched: list[str] = []
         with self.session() as s:
             for row in frame.to_dict(orient="records"):
-                key = self._merge_one(s, row, now)
+                key = self._merge_one(s, row, now, same_event)
                 if key not in touched:
                     touched.append(key)
             s.flush()
@@ -185,7 +240,9 @@ class Store:
             out[col] = pd.to_numeric(out[col]).astype("Float64")
         return out
 
-    def _merge_one(self, s: Session, row: dict[str, Any], now: datetime) -> str:
+    def _merge_one(
+        self, s: Session, row: dict[str, Any], now: datetime, same_event: SameEvent | None
+    ) -> str:
         source = row["source"]
         ids = [str(a) for a in row["aliases"]] or [str(row["event_id"])]
         known = s.scalars(
@@ -193,7 +250,11 @@ class Store:
                 EventAlias.source == source, EventAlias.alias.in_(ids)
             )
         ).all()
-        key = known[0] if known else f"{source}:{row['event_id']}"
+        if known:
+            key = known[0]
+        else:
+            near = self._nearby_event(s, row, same_event) if same_event else None
+            key = near or f"{source}:{row['event_id']}"
         updated = _py(row["updated"])
         event = s.get(Event, key)
         values = {
@@ -216,7 +277,8 @@ class Store:
         else:
             event.last_seen = max(event.last_seen, now)
             newer = updated is None or event.updated is None or updated >= event.updated
-            if newer:
+            demotion = event.status == "reviewed" and values["status"] == "automatic"
+            if newer and not demotion:
                 for name, value in values.items():
                     setattr(event, name, value)
         s.flush()
@@ -229,6 +291,30 @@ class Store:
         )
         s.add_all(EventAlias(source=source, alias=a, event_key=key) for a in ids if a not in have)
         return key
+
+    def _nearby_event(self, s: Session, row: dict[str, Any], rule: SameEvent) -> str | None:
+        when = _py(row["time"])
+        if when is None or row["magnitude"] is None or pd.isna(row["magnitude"]):
+            return None
+        window = pd.Timedelta(seconds=rule.max_seconds).to_pytimedelta()
+        candidates = s.scalars(
+            select(Event).where(
+                Event.source == row["source"],
+                Event.time >= when - window,
+                Event.time <= when + window,
+            )
+        ).all()
+        best: tuple[float, str] | None = None
+        for e in candidates:
+            if "automatic" not in (e.status, row["status"]) or e.magnitude is None:
+                continue
+            km = _distance_km(e.latitude, e.longitude, row["latitude"], row["longitude"])
+            if km <= rule.max_km and abs(e.magnitude - float(row["magnitude"])) <= (
+                rule.max_magnitude_diff
+            ):
+                if best is None or km < best[0]:
+                    best = (km, e.key)
+        return best[1] if best else None
 
     # -- alerts -----------------------------------------------------------------
 
@@ -527,6 +613,15 @@ def _event_record(e: Event, aliases: list[str]) -> dict[str, Any]:
         "url": e.url,
         "subject": e.key,
     }
+
+
+def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = (
+        math.sin((p2 - p1) / 2) ** 2
+        + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _py(value: Any) -> datetime | None:
