@@ -81,6 +81,18 @@ def _parser() -> argparse.ArgumentParser:
     outbox.add_argument("--limit", type=int, default=None, help="at most this many")
     outbox.set_defaults(func=_cmd_outbox)
 
+    replay = sub.add_parser(
+        "replay",
+        help="serve recorded payloads on loopback as if live (timestamps shifted to now)",
+        description="Serve every file in DIR at http://HOST:PORT/<file name>, with its "
+        "timestamps shifted so that its newest event is now. Point the feed URLs at it, e.g. "
+        "ALERTS_FEEDS__USGS_URL=http://127.0.0.1:8765/china_dingri_4.5_day.geojson.",
+    )
+    replay.add_argument("dir", type=Path, help="folder of recorded payloads")
+    replay.add_argument("--port", type=int, default=8765, help="port (default 8765)")
+    replay.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
+    replay.set_defaults(func=_cmd_replay)
+
     db = sub.add_parser(
         "db", help="manage the alert store", description="Manage the alert store's schema."
     )
@@ -174,6 +186,27 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
             print(m["body"])
     if not messages and not args.json:
         print("(outbox is empty)")
+    return 0
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from alerts.replay import ReplayServer
+
+    if not args.dir.is_dir():
+        raise ValueError(f"{args.dir} is not a folder")
+    server = ReplayServer(args.dir, host=args.host, port=args.port)
+    for item in server.files.values():
+        shifted = f"shifted {item.shift}" if item.kind != "other" else "served as recorded"
+        print(f"{server.url}/{item.name}  ({item.kind}, {shifted})")
+    for name, why in server.skipped.items():
+        print(f"  note: {name}: {why}", file=sys.stderr)
+    print(f"replaying {len(server.files)} payloads on {server.url}; Ctrl-C to stop", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.httpd.server_close()
     return 0
 
 
