@@ -130,6 +130,11 @@ def _input(text: str) -> tuple[str, Path]:
     return source, Path(file)
 
 
+def _is_atom(body: bytes) -> bool:
+    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:2048]
+    return head.startswith(b"<") and b"<feed" in head
+
+
 def _source_names() -> list[str]:
     from alerts.feeds import SOURCES
 
@@ -147,6 +152,12 @@ def _cmd_parse(args: argparse.Namespace) -> int:
         from alerts.feeds import openmeteo
 
         result = openmeteo.parse(body, openmeteo.load_locations(args.locations))
+    elif args.source == "cap" and _is_atom(body):
+        from alerts.feeds import cap
+
+        for entry in cap.parse_atom(body):
+            print(json.dumps(entry.as_dict(), ensure_ascii=False))
+        return 0
     else:
         result = parser_for(args.source)(body)
     for record in to_records(result.frame):

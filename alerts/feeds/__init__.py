@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from alerts.feeds import cenc, usgs
+from alerts.feeds import cap, cenc, gdacs, usgs
 from alerts.feeds.base import FeedFormatError, ParseResult, Quarantined
 from alerts.feeds.cenc import SameEvent
 
@@ -39,6 +39,8 @@ class Source:
 SOURCES: dict[str, Source] = {
     "usgs": Source("usgs", "earthquake", usgs.parse),
     "cenc": Source("cenc", "earthquake", cenc.parse, cenc.SAME_EVENT),
+    "cap": Source("cap", "official", cap.parse),
+    "gdacs": Source("gdacs", "official", gdacs.parse),
 }
 
 
