@@ -130,11 +130,6 @@ def _input(text: str) -> tuple[str, Path]:
     return source, Path(file)
 
 
-def _is_atom(body: bytes) -> bool:
-    head = body.lstrip(b"\xef\xbb\xbf \t\r\n")[:2048]
-    return head.startswith(b"<") and b"<feed" in head
-
-
 def _source_names() -> list[str]:
     from alerts.feeds import SOURCES
 
@@ -144,6 +139,7 @@ def _source_names() -> list[str]:
 def _cmd_parse(args: argparse.Namespace) -> int:
     from alerts.feeds import parser_for
     from alerts.feeds.base import to_records
+    from alerts.feeds.cap import looks_like_atom
 
     body = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
     if args.locations is not None:
@@ -152,7 +148,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
         from alerts.feeds import openmeteo
 
         result = openmeteo.parse(body, openmeteo.load_locations(args.locations))
-    elif args.source == "cap" and _is_atom(body):
+    elif args.source == "cap" and looks_like_atom(body):
         from alerts.feeds import cap
 
         for entry in cap.parse_atom(body):

@@ -15,15 +15,16 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from hashlib import sha256
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pandas as pd
 import requests
 
 from alerts.channels import Channel, build_channel
-from alerts.config import Settings, load_settings
+from alerts.config import CapFeed, Settings, load_settings
 from alerts.criteria import EarthquakeRules, load_earthquake_rules
 from alerts.delivery import dispatch, fan_out
-from alerts.feeds import FeedFormatError, Quarantined, parser_for
+from alerts.feeds import FeedFormatError, Quarantined, cap, parser_for
 from alerts.feeds import source as feed_source
 from alerts.feeds.fetch import FetchError, fetch, http_session
 from alerts.grading import grade_earthquakes
@@ -38,6 +39,7 @@ __all__ = [
     "IngestSummary",
     "PublishSummary",
     "Runtime",
+    "fetch_cap_feed",
     "fetch_feed",
     "ingest",
     "ingest_payloads",
@@ -173,6 +175,69 @@ def fetch_feed(
         payload_id=payload_id,
     )
     return payload_id
+
+
+def fetch_cap_feed(
+    rt: Runtime, feed: CapFeed, *, session: requests.Session | None = None
+) -> list[int]:
+    """Fetch a CAP source: an Atom index and the CAP documents it links to, or one document.
+
+    The index's entries already fetched (by id and ``updated``) are kept as
+    the feed's cursor, so each document is fetched once per revision. Polling
+    faster than the publisher's ``min_interval_s`` is skipped. A document that
+    cannot be fetched fails the call after the others were stored, and is
+    retried next time (it stays out of the cursor).
+    """
+    name = f"cap:{feed.name}"
+    state = rt.store.feed_state(name)
+    now = rt.clock()
+    if state and state.last_attempt_at and state.consecutive_failures == 0:
+        if (now - state.last_attempt_at).total_seconds() < feed.min_interval_s:
+            return []
+    own_session = session is None
+    session = session or http_session(rt.settings.feeds)
+    try:
+        index_id = fetch_feed(rt, "cap", feed=name, url=feed.url, session=session)
+        if index_id is None:
+            return []
+        body = rt.store.payload(index_id).body
+        if not cap.looks_like_atom(body):
+            return [index_id]
+        seen: dict[str, str] = dict((state.cursor or {}).get("seen", {}) if state else {})
+        stored: list[int] = []
+        failures: list[str] = []
+        for entry in cap.parse_atom(body):
+            revision = entry.updated.isoformat() if entry.updated else ""
+            if not entry.link or seen.get(entry.id) == revision:
+                continue
+            try:
+                got = fetch(session, urljoin(feed.url, entry.link), rt.settings.feeds)
+            except FetchError as exc:
+                failures.append(str(exc))
+                continue
+            stored.append(
+                store_payload(
+                    rt,
+                    "cap",
+                    got.body,
+                    url=got.url,
+                    fetched_at=rt.clock(),
+                    etag=got.etag,
+                    last_modified=got.last_modified,
+                )
+            )
+            seen[entry.id] = revision
+        rt.store.record_fetch(
+            name, source="cap", url=feed.url, now=rt.clock(), cursor={"seen": seen}
+        )
+        if failures:
+            error = f"{len(failures)} CAP document(s) failed: " + "; ".join(failures[:5])
+            rt.store.record_fetch(name, source="cap", url=feed.url, now=rt.clock(), error=error)
+            raise FetchError(error)
+        return stored
+    finally:
+        if own_session:
+            session.close()
 
 
 def store_payload(

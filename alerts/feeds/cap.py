@@ -86,6 +86,7 @@ __all__ = [
     "MAX_DEPTH",
     "AtomEntry",
     "level_of",
+    "looks_like_atom",
     "normalise_language",
     "parse",
     "parse_atom",
@@ -579,6 +580,12 @@ def _cap_link(entry: Element) -> str | None:
         if rel == "alternate" and mime not in ("text/html", "application/xhtml+xml"):
             return href
     return None
+
+
+def looks_like_atom(payload: bytes) -> bool:
+    """True for an Atom index (a ``<feed>`` root) rather than a CAP document."""
+    head = payload.lstrip(b"\xef\xbb\xbf \t\r\n")[:2048]
+    return head.startswith(b"<") and re.search(rb"<(\w+:)?feed[\s>]", head) is not None
 
 
 def parse_atom(payload: bytes) -> list[AtomEntry]:
