@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from alerts.feeds import cap, cenc, gdacs, usgs
+from alerts.feeds import cap, cenc, gdacs, openmeteo, usgs
 from alerts.feeds.base import FeedFormatError, ParseResult, Quarantined
 from alerts.feeds.cenc import SameEvent
 
@@ -41,6 +41,7 @@ SOURCES: dict[str, Source] = {
     "cenc": Source("cenc", "earthquake", cenc.parse, cenc.SAME_EVENT),
     "cap": Source("cap", "official", cap.parse),
     "gdacs": Source("gdacs", "official", gdacs.parse),
+    "open-meteo": Source("open-meteo", "weather", openmeteo.parse),
 }
 
 
