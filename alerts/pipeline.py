@@ -24,7 +24,7 @@ from alerts.channels import Channel, build_channel
 from alerts.config import CapFeed, Settings, load_settings
 from alerts.criteria import EarthquakeRules, load_earthquake_rules
 from alerts.delivery import dispatch, fan_out
-from alerts.feeds import FeedFormatError, Quarantined, cap, parser_for
+from alerts.feeds import FeedFormatError, Quarantined, cap, openmeteo, parser_for
 from alerts.feeds import source as feed_source
 from alerts.feeds.fetch import FetchError, fetch, http_session
 from alerts.grading import grade_earthquakes
@@ -41,6 +41,7 @@ __all__ = [
     "Runtime",
     "fetch_cap_feed",
     "fetch_feed",
+    "fetch_weather",
     "ingest",
     "ingest_payloads",
     "publish",
@@ -64,6 +65,7 @@ class Runtime:
     earthquake_rules: EarthquakeRules
     renderer: Renderer
     clock: Callable[[], datetime] = utcnow
+    _locations: list[openmeteo.Location] | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(
@@ -90,6 +92,15 @@ class Runtime:
             for c in self.settings.channels
             if c.enabled
         }
+
+    def locations(self) -> list[openmeteo.Location]:
+        """The weather locations: the configured file, else one point per prefecture."""
+        if self._locations is None:
+            path = self.settings.feeds.locations_file
+            self._locations = (
+                openmeteo.load_locations(path) if path else openmeteo.default_locations()
+            )
+        return self._locations
 
     def close(self) -> None:
         self.store.close()
@@ -240,6 +251,44 @@ def fetch_cap_feed(
             session.close()
 
 
+def fetch_weather(rt: Runtime, *, session: requests.Session | None = None) -> list[int]:
+    """Fetch forecasts and air quality for every configured location, in batches.
+
+    Each batch is its own feed (``open-meteo:forecast:N`` / ``open-meteo:air:N``)
+    with its own state, so one failing batch does not stop the others; the
+    failures are raised together after every batch was tried.
+    """
+    feeds = rt.settings.feeds
+    own_session = session is None
+    session = session or http_session(feeds)
+    stored: list[int] = []
+    failures: list[str] = []
+    try:
+        batches = openmeteo.request_urls(
+            rt.locations(),
+            base_url=feeds.openmeteo_url,
+            air_quality_url=feeds.air_quality_url,
+            batch_size=feeds.openmeteo_batch_size,
+        )
+        for n, (_, forecast_url, air_url) in enumerate(batches):
+            for kind, url in (("forecast", forecast_url), ("air", air_url)):
+                try:
+                    pid = fetch_feed(
+                        rt, "open-meteo", feed=f"open-meteo:{kind}:{n}", url=url, session=session
+                    )
+                except FetchError as exc:
+                    failures.append(f"{kind} batch {n}: {exc}")
+                    continue
+                if pid is not None:
+                    stored.append(pid)
+    finally:
+        if own_session:
+            session.close()
+    if failures:
+        raise FetchError(f"{len(failures)} Open-Meteo request(s) failed: " + "; ".join(failures))
+    return stored
+
+
 def store_payload(
     rt: Runtime,
     source: str,
@@ -284,7 +333,11 @@ def ingest(rt: Runtime, payload_ids: Iterable[int], *, now: datetime) -> IngestS
         payload = rt.store.payload(pid)
         src = feed_source(payload.source)
         try:
-            result = src.parse(payload.body)
+            if src.name == "open-meteo":  # answers map to locations by request order
+                located = openmeteo.locations_in_url(payload.url, rt.locations())
+                result = openmeteo.parse(payload.body, located or None)
+            else:
+                result = src.parse(payload.body)
         except FeedFormatError as exc:
             bad = Quarantined(
                 payload.source,

@@ -140,6 +140,8 @@ def feed_server() -> Iterator[FeedServer]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             server_state.hits.append(self.path)
+            if self.path not in server_state.routes:  # routes may ignore the query
+                self.path = self.path.split("?", 1)[0]
             body = server_state.routes.get(self.path)
             if body is None:
                 self.send_error(404)
