@@ -81,6 +81,15 @@ def _parser() -> argparse.ArgumentParser:
     outbox.add_argument("--limit", type=int, default=None, help="at most this many")
     outbox.set_defaults(func=_cmd_outbox)
 
+    feeds = sub.add_parser(
+        "feeds",
+        help="show each feed's last success, last failure and failures in a row",
+        description="Show the state of every feed fetched so far, so a stale or failing feed "
+        "is visible: last attempt, last success, last change, last failure and its error.",
+    )
+    feeds.add_argument("--json", action="store_true", help="one JSON object per line")
+    feeds.set_defaults(func=_cmd_feeds)
+
     replay = sub.add_parser(
         "replay",
         help="serve recorded payloads on loopback as if live (timestamps shifted to now)",
@@ -193,6 +202,41 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
             print(m["body"])
     if not messages and not args.json:
         print("(outbox is empty)")
+    return 0
+
+
+def _cmd_feeds(args: argparse.Namespace) -> int:
+    from alerts.store import Store
+
+    def iso(value: datetime | None) -> str | None:
+        return value.isoformat().replace("+00:00", "Z") if value else None
+
+    with Store(load_settings().resolved_store_url) as store:
+        states = store.feed_states()
+    for st in states:
+        row = {
+            "feed": st.feed,
+            "source": st.source,
+            "url": st.url,
+            "last_attempt_at": iso(st.last_attempt_at),
+            "last_success_at": iso(st.last_success_at),
+            "last_change_at": iso(st.last_change_at),
+            "last_failure_at": iso(st.last_failure_at),
+            "consecutive_failures": st.consecutive_failures,
+            "last_error": st.last_error,
+        }
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            flag = f"FAILING x{st.consecutive_failures}" if st.consecutive_failures else "ok"
+            print(
+                f"{st.feed:<28} {flag:<12} success {row['last_success_at'] or '-':<28} "
+                f"change {row['last_change_at'] or '-'}"
+            )
+            if st.consecutive_failures:
+                print(f"    {row['last_failure_at']}: {st.last_error}")
+    if not states and not args.json:
+        print("(no feed fetched yet)")
     return 0
 
 

@@ -45,3 +45,21 @@ def test_a_failure_is_recorded_and_raised(rt: Runtime, feed_server: FeedServer, 
     feed_server.serve("/down", data / "usgs" / "all_hour.geojson")
     assert fetch_feed(rt, "usgs", url=url) is not None
     assert rt.store.feed_state("usgs").consecutive_failures == 0  # type: ignore[union-attr]
+
+
+def test_alerts_feeds_shows_a_failing_feed(
+    rt: Runtime, feed_server: FeedServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from alerts.cli import main
+
+    url = feed_server.serve("/down", b"", status=503)
+    with pytest.raises(FetchError):
+        fetch_feed(rt, "gdacs", url=url)
+    assert main(["feeds"]) == 0
+    assert "FAILING x1" in capsys.readouterr().out
+    assert main(["feeds", "--json"]) == 0
+    (row,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert row["feed"] == "gdacs" and row["consecutive_failures"] == 1
+    assert "503" in row["last_error"]
