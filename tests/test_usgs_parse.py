@@ -12,10 +12,12 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alerts.cli import main
 from alerts.feeds import FeedFormatError, parser_for
-from alerts.feeds.base import to_records
+from alerts.feeds.base import ParseResult, to_records
 from alerts.feeds.usgs import parse
 
 FIXTURES = [
@@ -442,3 +444,57 @@ def test_installed_console_script_runs() -> None:
     assert done.stdout.startswith("usage: alerts")
     for command in ("parse", "pipeline", "outbox", "db", "config"):
         assert command in done.stdout
+
+
+# -- property-based: nothing but records, quarantine, or the one clear error --------------
+
+_REAL = json.loads(
+    (Path(__file__).parent / "data" / "usgs" / "significant_month.geojson").read_text()
+)
+_JUNK = st.one_of(
+    st.none(),
+    st.text(max_size=10),
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.lists(st.floats(), max_size=4),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=3000))
+def test_arbitrary_bytes_give_records_or_the_one_clear_error(payload: bytes) -> None:
+    try:
+        assert isinstance(parse(payload), ParseResult)
+    except FeedFormatError:
+        pass
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mutated_real_features_give_records_or_quarantine(data: st.DataObject) -> None:
+    doc = json.loads(json.dumps(_REAL))
+    for _ in range(data.draw(st.integers(1, 5))):
+        feature = data.draw(st.sampled_from(doc["features"]))
+        where = data.draw(st.sampled_from(["top", "properties", "geometry"]))
+        target = feature if where == "top" else feature[where]
+        if not isinstance(target, dict):
+            continue
+        key = data.draw(st.sampled_from(sorted(target) or ["x"]))
+        target[key] = data.draw(_JUNK)
+    result = parse(json.dumps(doc).encode())
+    assert len(result.frame) + len(result.quarantined) >= len(doc["features"]) - 1
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_sliced_real_bytes_give_records_or_the_one_clear_error(data: st.DataObject) -> None:
+    raw = (Path(__file__).parent / "data" / "usgs" / "all_hour.geojson").read_bytes()
+    start = data.draw(st.integers(0, len(raw) - 1))
+    end = data.draw(st.integers(start, min(len(raw), start + 200)))
+    mutated = raw[:start] + data.draw(st.binary(max_size=20)) + raw[end:]
+    try:
+        assert isinstance(parse(mutated), ParseResult)
+    except FeedFormatError:
+        pass
