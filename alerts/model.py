@@ -160,6 +160,9 @@ class Warning:  # noqa: A001 - the domain word; never used unqualified beside bu
     ``subject`` identifies what is warned about: the event key for an
     earthquake, or the hazard episode for weather. ``facts`` carries the
     observed values the message templates need (magnitude, place, time ...).
+    Every warning explains itself: ``rule_id``, ``rule_set_version``,
+    ``window_h``, ``observed`` (observed or forecast value), ``threshold`` and
+    ``reached_at``.
     """
 
     hazard: Hazard
@@ -175,3 +178,6 @@ class Warning:  # noqa: A001 - the domain word; never used unqualified beside bu
     threshold: float | None
     reason: str
     facts: dict[str, Any] = field(default_factory=dict)
+    window_h: float | None = None  # the rule's window; None for instantaneous rules
+    reached_at: datetime | None = None  # the hour (UTC) the threshold is (first) reached
+    source_ref: str | None = None  # event id, CAP identifier, or the forecast it came from
