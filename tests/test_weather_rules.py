@@ -37,7 +37,7 @@ def frame(
     base: dict[str, float] | None = None,
     **series: list[tuple[int, int, float]],
 ) -> pd.DataFrame:
-    """Hourly rows for one location; series[var] = [(a, b, v)]: hours ending in (now+a, now+b] get v."""
+    """Hourly rows for one location; series[var] = [(a, b, v)]: hours ending in (now+a, now+b]."""
     offsets = np.arange(hours[0], hours[1] + 1)
     times = pd.DatetimeIndex([now + timedelta(hours=int(h)) for h in offsets])
     data: dict[str, object] = {
