@@ -112,7 +112,7 @@ class Settings(BaseSettings):
             ChannelSettings.model_validate({"name": "outbox", "type": "outbox"})
         ]
     )
-    rule_files: list[Path] = Field(default_factory=list)
+    rules_dir: Path | None = None  # a copy of alerts/criteria/rules; missing files: packaged
     regions_file: Path | None = None
     language: str = "zh-CN"
     timezone: str = "Asia/Shanghai"

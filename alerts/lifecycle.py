@@ -51,13 +51,17 @@ def reconcile(
     observed: set[str],
     withdrawn: set[str],
     now: datetime,
+    observed_regions: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
 ) -> list[Decision]:
     """Decide issue / update / upgrade / downgrade / cancel / expire per alert.
 
     ``observed`` holds the subjects this cycle saw (an earthquake still in the
     feed); an active alert of an observed subject with no warning is cancelled,
     while one whose subject merely left the feed runs to its expiry.
-    ``withdrawn`` holds subjects the source retracted (USGS ``deleted``).
+    ``observed_regions`` narrows that to (subject, region) pairs where one
+    subject spans many regions graded in batches (weather: a location left out
+    of this cycle keeps its alert). ``withdrawn`` holds subjects the source
+    retracted (USGS ``deleted``).
     """
     current = {a.alert_id: a for a in active}
     decisions: list[Decision] = []
@@ -90,7 +94,7 @@ def reconcile(
             decisions.append(Decision(Action.CANCEL, alert_id, None, prev, reason))
         elif prev.expires_at is not None and prev.expires_at <= now:
             decisions.append(Decision(Action.EXPIRE, alert_id, None, prev, "expired"))
-        elif prev.subject in observed:
+        elif prev.subject in observed or (prev.subject, prev.region_code) in observed_regions:
             reason = "no longer meets the criteria"
             decisions.append(Decision(Action.CANCEL, alert_id, None, prev, reason))
     return decisions

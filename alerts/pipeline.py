@@ -22,14 +22,16 @@ import requests
 
 from alerts.channels import Channel, build_channel
 from alerts.config import CapFeed, Settings, load_settings
-from alerts.criteria import EarthquakeRules, load_earthquake_rules
+from alerts.criteria import RuleSet, load_rules
+from alerts.criteria.earthquake import grade_earthquakes, grade_intensity
+from alerts.criteria.official import grade_official
+from alerts.criteria.weather import grade_weather
 from alerts.delivery import dispatch, fan_out
 from alerts.feeds import FeedFormatError, Quarantined, cap, openmeteo, parser_for
 from alerts.feeds import source as feed_source
 from alerts.feeds.fetch import FetchError, fetch, http_session
-from alerts.grading import grade_earthquakes
 from alerts.lifecycle import reconcile
-from alerts.model import Hazard
+from alerts.model import Warning
 from alerts.regions import Regions, load_regions
 from alerts.render import Renderer
 from alerts.store import Store
@@ -62,7 +64,7 @@ class Runtime:
     settings: Settings
     store: Store
     regions: Regions
-    earthquake_rules: EarthquakeRules
+    rules: RuleSet
     renderer: Renderer
     clock: Callable[[], datetime] = utcnow
     _locations: list[openmeteo.Location] | None = field(default=None, repr=False)
@@ -72,12 +74,11 @@ class Runtime:
         cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow
     ) -> Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
-        rule_file = next((p for p in settings.rule_files if p.name.startswith("earthquake")), None)
         return cls(
             settings=settings,
             store=Store(settings.resolved_store_url),
             regions=load_regions(str(settings.regions_file) if settings.regions_file else None),
-            earthquake_rules=load_earthquake_rules(rule_file),
+            rules=load_rules(settings.rules_dir),
             renderer=Renderer(
                 timezone=settings.timezone,
                 issuer_zh=settings.issuer_zh,
@@ -328,7 +329,7 @@ class IngestSummary:
 def ingest(rt: Runtime, payload_ids: Iterable[int], *, now: datetime) -> IngestSummary:
     """Parse, merge, grade and reconcile the given payloads as one cycle at ``now``."""
     summary = IngestSummary()
-    frames: list[pd.DataFrame] = []
+    frames: dict[str, list[pd.DataFrame]] = {"earthquake": [], "weather": [], "official": []}
     for pid in payload_ids:
         payload = rt.store.payload(pid)
         src = feed_source(payload.source)
@@ -349,35 +350,81 @@ def ingest(rt: Runtime, payload_ids: Iterable[int], *, now: datetime) -> IngestS
             continue
         summary.quarantined += rt.store.quarantine(result.quarantined, payload_id=pid, now=now)
         summary.records_read += len(result.frame)
+        if result.frame.empty:
+            continue
         if src.kind == "earthquake":
             summary.events_read += len(result.frame)
-            if not result.frame.empty:
-                merged = rt.store.merge_events(result.frame, now=now, same_event=src.same_event)
-                frames.append(merged)
+            frames["earthquake"].append(
+                rt.store.merge_events(result.frame, now=now, same_event=src.same_event)
+            )
+        else:
+            frames[src.kind].append(result.frame)
 
-    events = pd.concat(frames, ignore_index=True) if frames else None
-    if events is not None:
-        events = events.drop_duplicates("subject", keep="last")
-    warnings = (
-        grade_earthquakes(events, rt.earthquake_rules, rt.regions, now)
-        if events is not None
-        else []
-    )
-    summary.warnings = len(warnings)
-    observed = set(events["subject"]) if events is not None else set()
-    withdrawn = (
-        set(events.loc[events["status"] == "deleted", "subject"]) if events is not None else set()
-    )
+    cycle = grade_cycle(rt, frames, now)
+    summary.warnings = len(cycle.warnings)
     decisions = reconcile(
-        rt.store.active_alerts(Hazard.EARTHQUAKE),
-        warnings,
-        observed=observed,
-        withdrawn=withdrawn,
+        rt.store.active_alerts(),
+        cycle.warnings,
+        observed=cycle.observed,
+        observed_regions=cycle.observed_regions,
+        withdrawn=cycle.withdrawn,
         now=now,
     )
     summary.version_ids = rt.store.apply(decisions, now=now)
     summary.actions = dict(Counter(d.action.value for d in decisions))
     return summary
+
+
+@dataclass
+class GradedCycle:
+    warnings: list[Warning]
+    observed: set[str]  # subjects this cycle saw (events, official documents)
+    observed_regions: set[tuple[str, str]]  # (subject, region) pairs it graded (weather)
+    withdrawn: set[str]  # subjects their source retracted
+
+
+def grade_cycle(rt: Runtime, frames: dict[str, list[pd.DataFrame]], now: datetime) -> GradedCycle:
+    """Grade one cycle's earthquakes, weather and official warnings with the rule set."""
+    rules = rt.rules
+    warnings: list[Warning] = []
+    observed: set[str] = set()
+    observed_regions: set[tuple[str, str]] = set()
+    withdrawn: set[str] = set()
+    if frames["earthquake"]:
+        events = pd.concat(frames["earthquake"], ignore_index=True)
+        events = events.drop_duplicates("subject", keep="last")
+        warnings += grade_earthquakes(events, rules.earthquake, rt.regions, now)
+        warnings += grade_intensity(events, rules.earthquake, rt.regions, now)
+        observed |= set(events["subject"])
+        withdrawn |= set(events.loc[events["status"] == "deleted", "subject"])
+    official = pd.concat(frames["official"], ignore_index=True) if frames["official"] else None
+    if official is not None:
+        warnings += grade_official(official, rules.official, now)
+        observed |= {f"{r.source}:{r.identifier}" for r in official.itertuples()}
+    if frames["weather"]:
+        weather = combine_weather(frames["weather"])
+        names = {loc.id: loc.name or loc.id for loc in rt.locations()}
+        warnings += grade_weather(
+            weather, rules.weather, now, cyclones=active_cyclones(official), names=names
+        )
+        observed_regions |= {("weather", str(loc)) for loc in weather["location_id"].unique()}
+    return GradedCycle(warnings, observed, observed_regions, withdrawn)
+
+
+def combine_weather(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Forecast and air-quality answers as one frame: first known value per location and hour."""
+    frame = pd.concat(frames, ignore_index=True)
+    return frame.groupby(["location_id", "time"], sort=False, as_index=False).first()
+
+
+def active_cyclones(official: pd.DataFrame | None) -> list[tuple[float, float]]:
+    """Positions of tropical cyclones that GDACS reports as current."""
+    if official is None or "event_type" not in official.columns:
+        return []
+    tc = official[(official["event_type"] == "TC") & official["latitude"].notna()]
+    if "expires" in tc.columns:
+        tc = tc[tc["expires"].isna()]  # GDACS: no expiry while the event is current
+    return [(float(r.latitude), float(r.longitude)) for r in tc.itertuples()]
 
 
 def ingest_payloads(rt: Runtime, payload_ids: Sequence[int]) -> IngestSummary:

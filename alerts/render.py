@@ -61,7 +61,12 @@ class Renderer:
             "details_url": f"{self.details_url}?alert={alert_id}",
         }
         template = self.env.select_template(
-            [f"{hazard}/{family}.{language}.j2", f"{hazard}/{family}.zh-CN.j2"]
+            [
+                f"{hazard}/{family}.{language}.j2",
+                f"{hazard}/{family}.zh-CN.j2",
+                f"default/{family}.{language}.j2",
+                f"default/{family}.zh-CN.j2",
+            ]
         )
         module = template.make_module(context)
         subject = str(getattr(module, "subject", "")).strip()

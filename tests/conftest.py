@@ -53,6 +53,22 @@ def alerts_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
+@pytest.fixture
+def national_only_rules(alerts_env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Rules without regional intensity warnings: one alert per earthquake, for delivery tests."""
+    import yaml
+
+    from alerts.criteria import packaged_rules_dir
+
+    data = yaml.safe_load((packaged_rules_dir() / "earthquake.yaml").read_text(encoding="utf-8"))
+    data.pop("intensity")
+    folder = alerts_env.parent / "rules-national-only"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "earthquake.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv("ALERTS_RULES_DIR", str(folder))
+    return folder
+
+
 def _pg_reachable() -> str | None:
     try:
         import psycopg

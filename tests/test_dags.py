@@ -77,15 +77,17 @@ def test_seismic_alerts_delivers_the_china_event_once(
     assert dag.test().state == "success"
     assert _outbox(alerts_env) == []
 
-    # 2. The Dingri M7.1 arrives in the feed: one red message to the outbox.
+    # 2. The Dingri M7.1 arrives: the national red response, and one message per
+    #    prefecture whose estimated intensity reaches a level.
     feed = usgs_feed(china + world, newest=now - timedelta(minutes=2))
     feed_server.serve("/feed.geojson", feed)
     assert dag.test().state == "success"
-    messages = _outbox(alerts_env)
-    assert [(m[0], m[1], m[2]) for m in messages] == [
-        ("earthquake:usgs:us6000pi9w:CN", 1, "public")
-    ]
-    assert "红色" in messages[0][3] and "日喀则" in messages[0][3] and "7.1" in messages[0][3]
+    messages = {m[0]: m for m in _outbox(alerts_env)}
+    regions = ("CN", "540200", "540600", "542500", "540100", "540500")
+    assert sorted(messages) == sorted(f"earthquake:usgs:us6000pi9w:{r}" for r in regions)
+    assert all(m[1:3] == (1, "public") for m in messages.values())
+    national = messages["earthquake:usgs:us6000pi9w:CN"][3]
+    assert "红色" in national and "日喀则" in national and "7.1" in national
 
     # 3. Run again on the same feed (304), then on a re-generated but equal feed.
     assert dag.test().state == "success"
@@ -93,4 +95,4 @@ def test_seismic_alerts_delivers_the_china_event_once(
         "/feed.geojson", usgs_feed(china + world, newest=now - timedelta(minutes=2), generated=1)
     )
     assert dag.test().state == "success"
-    assert len(_outbox(alerts_env)) == 1
+    assert len(_outbox(alerts_env)) == len(regions)

@@ -20,7 +20,10 @@ NOW = datetime(2026, 11, 29, 3, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def env(alerts_env: Path, store_url: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+def env(
+    alerts_env: Path, store_url: str, national_only_rules: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """One store per backend; national response only, so each quake is one alert."""
     monkeypatch.setenv("ALERTS_STORE_URL", store_url)
     return alerts_env
 
@@ -243,3 +246,19 @@ def test_publish_again_after_a_crash_mid_send_delivers_once(
     assert len(rt.store.outbox()) == 1
     assert [d.status for d in rt.store.deliveries()] == ["sent"]
     rt.close()
+
+
+def test_with_the_packaged_rules_regions_near_the_epicentre_are_warned_too(
+    alerts_env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    summary = _run(capsys, NOW, _feed(tmp_path, "a.json", [_dingri()]))
+    assert summary["issued"] == summary["delivered"] == 6
+    heads = {m["alert_id"]: m["body"].splitlines()[0] for m in _outbox(capsys)}
+    assert heads["earthquake:usgs:us6000pi9w:CN"] == "【地震红色预警】西藏自治区日喀则市7.1级地震"
+    assert heads["earthquake:usgs:us6000pi9w:540200"].startswith(
+        "【地震红色预警】西藏自治区日喀则市："
+    )
+    assert set(heads) == {
+        f"earthquake:usgs:us6000pi9w:{r}"
+        for r in ("CN", "540200", "540600", "542500", "540100", "540500")
+    }

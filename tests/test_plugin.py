@@ -56,6 +56,7 @@ def test_outbox_is_listed_for_a_logged_in_user(
     client,
     data: Path,
     alerts_env: Path,  # type: ignore[no-untyped-def]
+    national_only_rules: Path,
 ) -> None:
     from airflow.api_fastapi.core_api.security import get_user
 

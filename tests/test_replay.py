@@ -69,7 +69,7 @@ def test_gdacs_item_dates_shift() -> None:
 
 
 def test_replayed_usgs_and_cenc_feeds_drive_a_live_cycle(
-    alerts_env: Path, monkeypatch: pytest.MonkeyPatch
+    alerts_env: Path, national_only_rules: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
     server = ReplayServer(DATA / "usgs", now=now - timedelta(minutes=5)).start()

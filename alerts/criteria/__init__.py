@@ -8,6 +8,7 @@ an operator may copy the folder, change numbers, and point
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,11 +17,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from alerts.criteria.earthquake import EarthquakeRules, NationalResponseRule
+from alerts.criteria.official import OfficialRules
+from alerts.criteria.weather import WeatherRules
 
 __all__ = [
     "EarthquakeRules",
     "NationalResponseRule",
+    "OfficialRules",
     "RuleFileError",
+    "RuleSet",
+    "WeatherRules",
+    "load_rules",
     "load_earthquake_rules",
     "load_rule_file",
     "packaged_rules_dir",
@@ -58,3 +65,39 @@ def load_rule_file(path: str | Path, model: type[M]) -> M:
 def load_earthquake_rules(path: str | Path | None = None) -> EarthquakeRules:
     """Load and validate the earthquake rule file (the packaged one by default)."""
     return load_rule_file(path or packaged_rules_dir() / "earthquake.yaml", EarthquakeRules)
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every rule file, validated: what one grading cycle applies."""
+
+    weather: WeatherRules
+    earthquake: EarthquakeRules
+    official: OfficialRules
+
+    @property
+    def versions(self) -> dict[str, str]:
+        return {
+            "weather": self.weather.version,
+            "earthquake": self.earthquake.version,
+            "official": self.official.version,
+        }
+
+
+def load_rules(rules_dir: str | Path | None = None) -> RuleSet:
+    """Load the rule files from ``rules_dir``; a file missing there comes from the package."""
+
+    def pick(name: str) -> Path:
+        if rules_dir is not None:
+            candidate = Path(rules_dir) / name
+            if candidate.exists():
+                return candidate
+        return packaged_rules_dir() / name
+
+    if rules_dir is not None and not Path(rules_dir).is_dir():
+        raise RuleFileError(f"rules folder {rules_dir} does not exist")
+    return RuleSet(
+        weather=load_rule_file(pick("weather.yaml"), WeatherRules),
+        earthquake=load_rule_file(pick("earthquake.yaml"), EarthquakeRules),
+        official=load_rule_file(pick("official.yaml"), OfficialRules),
+    )

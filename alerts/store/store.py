@@ -318,17 +318,21 @@ class Store:
 
     # -- alerts -----------------------------------------------------------------
 
-    def active_alerts(self, hazard: Hazard) -> list[ActiveAlert]:
+    def active_alerts(self, hazard: Hazard | None = None) -> list[ActiveAlert]:
+        """Active alerts with their current version's facts (of one hazard, or all)."""
+        stmt = (
+            select(Alert, AlertVersion)
+            .join(
+                AlertVersion,
+                (AlertVersion.alert_id == Alert.id)
+                & (AlertVersion.version == Alert.current_version),
+            )
+            .where(Alert.state == "active")
+        )
+        if hazard is not None:
+            stmt = stmt.where(Alert.hazard == hazard.value)
         with self.session() as s:
-            rows = s.execute(
-                select(Alert, AlertVersion)
-                .join(
-                    AlertVersion,
-                    (AlertVersion.alert_id == Alert.id)
-                    & (AlertVersion.version == Alert.current_version),
-                )
-                .where(Alert.hazard == hazard.value, Alert.state == "active")
-            ).all()
+            rows = s.execute(stmt).all()
         return [
             ActiveAlert(
                 alert_id=a.id,
