@@ -50,6 +50,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     parse.set_defaults(func=_cmd_parse)
 
+    grade = sub.add_parser(
+        "grade",
+        help="grade the JSON lines of `alerts parse` and print one JSON line per warning",
+        description="Read the JSON lines of `alerts parse` (earthquakes, weather and official "
+        "warnings, mixed) and print one JSON line per warning, the highest level per (hazard, "
+        "location, source event), each saying why.",
+    )
+    grade.add_argument("file", type=Path, help="JSON lines ('-' for standard input)")
+    grade.add_argument(
+        "--now", type=_iso_time, default=None, help="the issue time, ISO 8601 (default: now)"
+    )
+    grade.add_argument(
+        "--rules",
+        type=Path,
+        default=None,
+        help="folder with weather.yaml / earthquake.yaml / official.yaml "
+        "(default: ALERTS_RULES_DIR, else the packaged rules)",
+    )
+    grade.set_defaults(func=_cmd_grade)
+
     pipe = sub.add_parser(
         "pipeline",
         help="run one full cycle on local files, without a scheduler",
@@ -169,6 +189,29 @@ def _cmd_parse(args: argparse.Namespace) -> int:
         print(json.dumps(record, ensure_ascii=False))
     for q in result.quarantined:
         print(f"alerts: quarantined {q.record_key or '?'}: {q.reason}", file=sys.stderr)
+    return 0
+
+
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from alerts.criteria import load_rules
+    from alerts.grading import grade_records, warning_record
+    from alerts.regions import load_regions
+
+    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {number}: not JSON: {exc}") from None
+    settings = None if args.rules else load_settings()
+    rules = load_rules(args.rules or (settings.rules_dir if settings else None))
+    regions_file = settings.regions_file if settings else None
+    regions = load_regions(str(regions_file) if regions_file else None)
+    now = args.now or datetime.now(UTC)
+    for w in grade_records(records, rules, regions, now):
+        print(json.dumps(warning_record(w), ensure_ascii=False))
     return 0
 
 

@@ -49,7 +49,7 @@ def utc(text: str) -> pd.Timestamp:
 @pytest.mark.parametrize("name", VALID)
 def test_every_recorded_document_parses_into_the_official_columns(name: str) -> None:
     frame = parse(name)
-    assert list(frame.columns) == list(OFFICIAL_COLUMNS)
+    assert list(frame.columns) == list(cap.CAP_COLUMNS)
     assert len(frame) >= 1
     assert (frame["source"] == "cap").all()
     for col in ("sent", "onset", "expires"):
@@ -342,7 +342,7 @@ def test_bad_circle_is_quarantined_naming_the_circle() -> None:
         b"<circle>12.747,-88.783 0.0</circle>", b"<circle>12.747,-88.783</circle>"
     )
     result = cap.parse(payload)
-    assert result.frame.empty and list(result.frame.columns) == list(OFFICIAL_COLUMNS)
+    assert result.frame.empty and list(result.frame.columns) == list(cap.CAP_COLUMNS)
     assert "circles" in result.quarantined[0].reason
 
 
@@ -374,7 +374,7 @@ def test_document_without_info_blocks_yields_an_empty_frame_with_the_columns() -
 </alert>"""
     result = cap.parse(payload)
     assert result.frame.empty
-    assert list(result.frame.columns) == list(OFFICIAL_COLUMNS)
+    assert list(result.frame.columns) == list(cap.CAP_COLUMNS)
     assert result.quarantined == []
 
 
@@ -516,7 +516,7 @@ def _parse_or_refuse(payload: bytes) -> None:
         assert str(exc).startswith("cap: ")
         return
     assert isinstance(result, ParseResult)
-    assert list(result.frame.columns) == list(OFFICIAL_COLUMNS)
+    assert list(result.frame.columns) == list(cap.CAP_COLUMNS)
 
 
 def _atom_or_refuse(payload: bytes) -> None:
@@ -553,3 +553,13 @@ def test_cli_lists_atom_index_entries_with_their_links(
     entries = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert entries and all(set(e) == {"id", "title", "updated", "link", "summary"} for e in entries)
     assert all(e["link"] for e in entries)
+
+
+def test_official_columns_come_first_then_event_codes() -> None:
+    assert list(cap.CAP_COLUMNS)[: len(OFFICIAL_COLUMNS)] == list(OFFICIAL_COLUMNS)
+    doc = (CAP_DIR / "wcatwc-warning.cap").read_bytes().replace(
+        b"<certainty>Likely</certainty>",
+        b"<certainty>Likely</certainty><eventCode><valueName>SAME</valueName>"
+        b"<value>TSW</value></eventCode>",
+    )
+    assert cap.parse(doc).frame.iloc[0]["event_codes"] == {"SAME": ["TSW"]}

@@ -39,6 +39,8 @@ __all__ = [
     "intensity_degree",
 ]
 
+_CLOCK_SKEW = pd.Timedelta(minutes=5)
+
 # The national initial response is one alert per event for the whole territory.
 NATIONAL_REGION = ("CN", "全国")
 
@@ -295,7 +297,7 @@ def grade_earthquakes(
         return []
     # np.select takes the first true condition: try the highest level first.
     ordered = sorted(rule.levels.items(), reverse=True)
-    magnitude, eligible = _published_magnitude(events)
+    magnitude, eligible = _published_magnitude(events, now)
     conditions = [eligible & (magnitude >= threshold) for _, threshold in ordered]
     levels = np.select(conditions, [lv.value for lv, _ in ordered], default=0)
     thresholds = np.select(conditions, [t for _, t in ordered], default=np.nan)
@@ -332,6 +334,8 @@ def grade_earthquakes(
                     f"epicentre {where} {nearest.adcode} {nearest.full_name}"
                 ),
                 facts=_facts(row, float(magnitude[i]), nearest),
+                reached_at=onset,
+                source_ref=str(row["event_id"]),
             )
         )
     return warnings
@@ -366,12 +370,15 @@ def _round_tenth(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
 
 def _published_magnitude(
     events: pd.DataFrame,
+    now: datetime,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
     """The magnitude as published, and which rows are gradable earthquakes.
 
     Grade on the magnitude as published (0.1 units, half up), so the level and
     the announced number always agree: M5.96 is announced 6.0 and graded 6.0.
-    Deleted solutions, non-earthquake types and missing magnitudes are not gradable.
+    Deleted solutions, non-earthquake types, missing magnitudes and events
+    that had not happened yet at ``now`` (a replay; 5 minutes of clock skew
+    allowed) are not gradable.
     """
     raw = events["magnitude"].astype("float64").to_numpy(na_value=np.nan)
     magnitude = _round_tenth(raw)
@@ -379,6 +386,7 @@ def _published_magnitude(
         (events["status"] != "deleted").to_numpy()
         & (events["event_type"].fillna("earthquake") == "earthquake").to_numpy()
         & ~np.isnan(magnitude)
+        & (events["time"] <= pd.Timestamp(now) + _CLOCK_SKEW).to_numpy()
     )
     return magnitude, eligible
 
@@ -441,7 +449,7 @@ def grade_intensity(
     rule = rules.intensity
     if rule is None or events.empty:
         return []
-    magnitude, eligible = _published_magnitude(events)
+    magnitude, eligible = _published_magnitude(events, now)
     eligible &= magnitude >= rule.min_magnitude
     frame = regions.frame
     population = frame["population_2020"].fillna(0).to_numpy(dtype=np.int64)

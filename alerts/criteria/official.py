@@ -42,9 +42,8 @@ def hazard_of(row: dict[str, Any], rules: OfficialRules) -> Hazard | None:
     """Which hazard an official warning is about, or None when it is none of ours."""
     if row.get("source") == "gdacs":
         return rules.gdacs_event_types.get(str(row.get("event_type") or ""))
-    codes = row.get("geocodes") or {}
-    for value in (row.get("event_code") or [], *codes.values()):
-        for code in value if isinstance(value, list) else [value]:
+    for values in (row.get("event_codes") or {}).values():
+        for code in values if isinstance(values, list) else [values]:
             if str(code) in rules.event_codes:
                 return rules.event_codes[str(code)]
     text = " ".join(str(row.get(k) or "") for k in ("event", "headline")).lower()
@@ -100,7 +99,7 @@ def grade_official(frame: pd.DataFrame, rules: OfficialRules, now: datetime) -> 
         sent = _when(row.get("sent")) or now
         onset = _when(row.get("onset")) or sent
         expires = _when(row.get("expires")) or sent + timedelta(hours=rules.valid_hours)
-        if expires <= now:
+        if expires <= now or sent > now + timedelta(minutes=5):  # over, or not yet sent
             continue
         stated = "stated level" if row.get("level") else f"severity {row.get('severity')}"
         for location, name in _areas(row, rules):

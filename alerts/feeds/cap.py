@@ -334,6 +334,7 @@ class _Info(BaseModel):
     description: str | None = None
     instruction: str | None = None
     parameters: list[tuple[str, str]] = []
+    event_codes: list[tuple[str, str]] = []
     areas: list[_Area] = []
 
     @field_validator("onset", "expires", mode="before")
@@ -416,6 +417,7 @@ def _info_record(info: Element) -> dict[str, Any]:
     ):
         record[name] = _text(info.find(f"{_C}{name}"))
     record["parameters"] = [list(p) for p in _pairs(info, "parameter")]
+    record["event_codes"] = [list(p) for p in _pairs(info, "eventCode")]
     record["areas"] = [
         {
             "area_desc": _text(area.find(f"{_C}areaDesc")),
@@ -476,7 +478,20 @@ def _row(alert: dict[str, Any], info: _Info) -> dict[str, Any]:
         "circles": [circle for area in info.areas for circle in area.circles],
         "geocodes": geocodes,
         "level": level_of(info.parameters),
+        "event_codes": _grouped(info.event_codes),
     }
+
+
+def _grouped(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for name, value in pairs:
+        out.setdefault(name, []).append(value)
+    return out
+
+
+# The official-warning columns, then the event codes (valueName -> values; the
+# GB/T 35965.1 profile names the hazard there, e.g. 11B03 rainstorm).
+CAP_COLUMNS = {**OFFICIAL_COLUMNS, "event_codes": "eventCode valueName -> list of values"}
 
 
 def parse(payload: bytes) -> ParseResult:
@@ -500,8 +515,8 @@ def parse(payload: bytes) -> ParseResult:
         rows.append(_row(alert, info))
 
     if not rows:
-        return ParseResult(empty_frame(OFFICIAL_COLUMNS), quarantined)
-    frame = pd.DataFrame.from_records(rows, columns=list(OFFICIAL_COLUMNS))
+        return ParseResult(empty_frame(CAP_COLUMNS), quarantined)
+    frame = pd.DataFrame.from_records(rows, columns=list(CAP_COLUMNS))
     for col in ("sent", "onset", "expires"):
         frame[col] = pd.to_datetime(frame[col], utc=True)
     return ParseResult(frame, quarantined)
