@@ -10,6 +10,7 @@ the highest level that fires for each hazard, and the warning says why.
 
 from __future__ import annotations
 
+import functools
 import math
 import operator
 import re
@@ -265,27 +266,40 @@ class Grid:
     def shape(self) -> tuple[int, int]:
         return len(self.location_ids), len(self.times)
 
+    @functools.cached_property
+    def hour_ends(self) -> np.ndarray:
+        """The times as Python datetimes, for explanations (boxed once, not per warning)."""
+        return np.asarray(self.times.to_pydatetime(), dtype=object)
 
-def to_grid(frame: pd.DataFrame) -> Grid:
-    """Pivot the long weather frame into per-variable (location x hour) arrays."""
-    loc_codes, locations = pd.factorize(frame["location_id"].astype(str), sort=False)
+
+def to_grid(frame: pd.DataFrame, rows: np.ndarray | None = None) -> Grid:
+    """Pivot the long weather frame (or the ``rows`` mask of it) into (location x hour) arrays."""
+    keep = slice(None) if rows is None else rows
+
+    def column(name: str) -> np.ndarray:
+        return frame[name].to_numpy(dtype="float64", na_value=np.nan)[keep]
+
+    ids = frame["location_id"]
+    ids = (ids if ids.dtype == "str" else ids.astype(str)).to_numpy()[keep]
+    loc_codes, locations = pd.factorize(ids)
     times = pd.DatetimeIndex(frame["time"])
     if times.tz is None:
         raise ValueError("weather times must be timezone-aware UTC")
+    times = times[keep]
     time_codes, uniq = pd.factorize(times, sort=True)
     shape = (len(locations), len(uniq))
     values: dict[str, np.ndarray] = {}
     for name in VARIABLES:
         arr = np.full(shape, np.nan)
         if name in frame.columns:
-            arr[loc_codes, time_codes] = frame[name].astype("float64").to_numpy(na_value=np.nan)
+            arr[loc_codes, time_codes] = column(name)
         values[name] = arr
     snow = np.nan_to_num(values["snowfall_water_mm"], nan=0.0)
     values["rain_mm"] = np.clip(values["precipitation_mm"] - snow, 0.0, None)
     first = ~pd.Series(loc_codes).duplicated().to_numpy()
     order = np.argsort(loc_codes[first])
-    lat = frame["latitude"].astype("float64").to_numpy(na_value=np.nan)[first][order]
-    lon = frame["longitude"].astype("float64").to_numpy(na_value=np.nan)[first][order]
+    lat = column("latitude")[first][order]
+    lon = column("longitude")[first][order]
     return Grid(np.asarray(locations, dtype=object), pd.DatetimeIndex(uniq), values, lat, lon)
 
 
@@ -300,6 +314,7 @@ class _Outcome:
     threshold: np.ndarray
     variable: np.ndarray  # the variable that decided, per location
     basis: np.ndarray  # "forecast" / "observed"
+    window_h: float = 0.0
 
 
 def _cols(times: pd.DatetimeIndex, start: datetime, end: datetime) -> np.ndarray:
@@ -307,6 +322,16 @@ def _cols(times: pd.DatetimeIndex, start: datetime, end: datetime) -> np.ndarray
     lo = times.searchsorted(pd.Timestamp(start), side="right")
     hi = times.searchsorted(pd.Timestamp(end), side="right")
     return np.arange(lo, hi)
+
+
+def _window(g: Grid, variable: str, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Values of the rows over a contiguous run of columns (a view-sized copy, not the grid)."""
+    if not len(cols):
+        return np.empty((len(rows), 0))
+    span = slice(cols[0], cols[-1] + 1)
+    if len(rows) == g.shape[0]:  # every location (rows are sorted and unique): a view
+        return g.values[variable][:, span]
+    return g.values[variable][rows, span]
 
 
 def _extreme(x: np.ndarray, op: str) -> np.ndarray:
@@ -329,14 +354,20 @@ def _first(mask: np.ndarray, cols: np.ndarray) -> np.ndarray:
 def _accumulation(rule: AccumulationLevel, g: Grid, rows: np.ndarray, now: datetime) -> _Outcome:
     w = timedelta(hours=rule.window_h)
     fwd, past = _cols(g.times, now, now + w), _cols(g.times, now - w, now)
-    data = g.values[rule.variable][rows]
     n, thr = len(rows), rule.threshold - _EPS
-    f_cum = np.nancumsum(data[:, fwd], axis=1) if len(fwd) else np.zeros((n, 0))
+    f_cum = np.nancumsum(_window(g, rule.variable, rows, fwd), axis=1)
     f_sum = f_cum[:, -1] if len(fwd) else np.zeros(n)
-    p_cum = np.nancumsum(data[:, past], axis=1) if len(past) else np.zeros((n, 0))
+    p_cum = np.nancumsum(_window(g, rule.variable, rows, past), axis=1)
     p_sum = p_cum[:, -1] if len(past) else np.zeros(n)
     fired_f = f_sum >= thr
-    going_on = data[:, fwd[0]] > 0 if len(fwd) else np.zeros(n, dtype=bool)
+    # "still raining": the hour ending in (now, now + 1 h]; absent or missing is not rain
+    first = _cols(g.times, now, now + timedelta(hours=1))
+    with np.errstate(invalid="ignore"):
+        going_on = (
+            _window(g, rule.variable, rows, first[:1])[:, 0] > 0
+            if len(first)
+            else np.zeros(n, dtype=bool)
+        )
     fired_o = (p_sum >= thr) & going_on & ~fired_f
     reached = np.where(fired_f, _first(f_cum >= thr, fwd), _first(p_cum >= thr, past))
     return _Outcome(
@@ -358,10 +389,10 @@ def _any_hour(rule: AnyHourLevel, g: Grid, rows: np.ndarray, now: datetime) -> _
         mask = np.ones((n, len(fwd)), dtype=bool)
         for c in conds:
             with np.errstate(invalid="ignore"):
-                mask &= _OPS[c.op](g.values[c.variable][rows][:, fwd], c.value)
+                mask &= _OPS[c.op](_window(g, c.variable, rows, fwd), c.value)
         firsts.append(_first(mask, fwd))
         primary = conds[0]
-        values.append(_extreme(g.values[primary.variable][rows][:, fwd], primary.op))
+        values.append(_extreme(_window(g, primary.variable, rows, fwd), primary.op))
         thresholds.append(primary.value)
     first = np.stack(firsts)  # alternatives x locations
     fired = np.asarray((first >= 0).any(axis=0))
@@ -385,12 +416,11 @@ def _daily_run(
     n = len(rows)
     local_days = (g.times - pd.Timedelta(hours=1)).tz_convert(tz).normalize()
     today = pd.Timestamp(now).tz_convert(tz).normalize()
-    data = g.values[rule.variable][rows]
     ok = np.ones(n, dtype=bool)
     stats = []
     for d in range(rule.days):
         cols = np.flatnonzero(local_days == today + pd.Timedelta(days=d))
-        day = data[:, cols]
+        day = _window(g, rule.variable, rows, cols)
         count = (~np.isnan(day)).sum(axis=1)
         stat = _extreme(day, ">=" if rule.stat == "max" else "<=")
         with np.errstate(invalid="ignore"):
@@ -399,7 +429,7 @@ def _daily_run(
     binding = _extreme(np.stack(stats, axis=1), "<=" if rule.op in (">=", ">") else ">=")
     day0 = np.flatnonzero(local_days == today)
     with np.errstate(invalid="ignore"):
-        reached = _first(_OPS[rule.op](data[:, day0], rule.value), day0)
+        reached = _first(_OPS[rule.op](_window(g, rule.variable, rows, day0), rule.value), day0)
     return _Outcome(
         ok,
         binding,
@@ -414,15 +444,15 @@ def _cold_wave(rule: ColdWaveLevel, g: Grid, rows: np.ndarray, now: datetime) ->
     n = len(rows)
     past = _cols(g.times, now - timedelta(hours=24), now)
     fwd = _cols(g.times, now, now + timedelta(hours=rule.window_h))
-    temp = g.values["temperature_c"][rows]
-    base = _extreme(temp[:, past], "<=")
-    future = _extreme(temp[:, fwd], "<=")
-    wind = _extreme(g.values["wind_speed_ms"][rows][:, fwd], ">=")
+    ahead = _window(g, "temperature_c", rows, fwd)
+    base = _extreme(_window(g, "temperature_c", rows, past), "<=")
+    future = _extreme(ahead, "<=")
+    wind = _extreme(_window(g, "wind_speed_ms", rows, fwd), ">=")
     drop = base - future
     with np.errstate(invalid="ignore"):
         fired = (drop >= rule.drop_c - _EPS) & (future <= rule.tmin_c) & (wind >= rule.wind_ms)
     if len(fwd):
-        coldest = fwd[np.argmin(np.where(np.isnan(temp[:, fwd]), np.inf, temp[:, fwd]), axis=1)]
+        coldest = fwd[np.argmin(np.where(np.isnan(ahead), np.inf, ahead), axis=1)]
     else:
         coldest = np.full(n, -1)
     return _Outcome(
@@ -437,12 +467,30 @@ def _cold_wave(rule: ColdWaveLevel, g: Grid, rows: np.ndarray, now: datetime) ->
 
 def _evaluate(rule: Any, g: Grid, rows: np.ndarray, now: datetime, tz: ZoneInfo) -> _Outcome:
     if isinstance(rule, AccumulationLevel):
-        return _accumulation(rule, g, rows, now)
-    if isinstance(rule, AnyHourLevel):
-        return _any_hour(rule, g, rows, now)
-    if isinstance(rule, DailyRunLevel):
-        return _daily_run(rule, g, rows, now, tz)
-    return _cold_wave(rule, g, rows, now)
+        out = _accumulation(rule, g, rows, now)
+    elif isinstance(rule, AnyHourLevel):
+        out = _any_hour(rule, g, rows, now)
+    elif isinstance(rule, DailyRunLevel):
+        out = _daily_run(rule, g, rows, now, tz)
+    else:
+        out = _cold_wave(rule, g, rows, now)
+    out.window_h = float(rule.window_h)
+    return out
+
+
+def horizon(rules: WeatherRules) -> tuple[timedelta, timedelta]:
+    """How far before and after ``now`` any rule looks: hours outside are never read."""
+    back, ahead = 24.0, 1.0  # cold wave's base day; accumulation's first forecast hour
+    for hazard, hz in rules.hazards.items():
+        for level in hz.levels:
+            rule_set = [
+                rules.level_rule(hazard, level, o) for o in rules.overrides if o.hazard is hazard
+            ] + [hz.levels[level]]
+            for rule in rule_set:
+                ahead = max(ahead, float(rule.window_h) + 24.0)  # +1 local day: daily runs
+                if isinstance(rule, AccumulationLevel):
+                    back = max(back, float(rule.window_h))
+    return timedelta(hours=back + 1), timedelta(hours=ahead + 1)
 
 
 # -- the engine --------------------------------------------------------------------------------
@@ -491,7 +539,12 @@ def grade_weather(
     rule's ``near_cyclone_km`` the typhoon rule grades instead of the one it
     replaces (gale). ``names`` maps location ids to display names.
     """
-    g = data if isinstance(data, Grid) else to_grid(data)
+    if isinstance(data, Grid):
+        g = data
+    else:
+        before, after = horizon(rules)
+        t = data["time"]
+        g = to_grid(data, ((t > now - before) & (t <= now + after)).to_numpy())
     if g.shape[0] == 0:
         return []
     tz = ZoneInfo(rules.timezone)
@@ -522,8 +575,7 @@ def grade_weather(
                 if not len(rows):
                     continue
                 override = rules.overrides[k] if k >= 0 else None
-                rule = rules.level_rule(hazard, level, override)
-                out = _evaluate(rule, g, rows, now, tz)
+                out = _evaluate(rules.level_rule(hazard, level, override), g, rows, now, tz)
                 rule_id = f"{hazard.value}.{level.colour}" + (f"@{override.id}" if override else "")
                 for j in np.flatnonzero(out.fired):
                     chosen[int(rows[j])] = (level, out, int(j), rule_id)
@@ -549,10 +601,9 @@ def _warning(
     source_ref: str,
 ) -> Warning:
     location = str(g.location_ids[i])
-    rule = rules.level_rule(hazard, level, _override_by_id(rules, rule_id))
-    window_h = float(rule.window_h)
+    window_h = out.window_h
     col = int(out.reached[j])
-    reached_at = g.times[col].to_pydatetime() if col >= 0 else now
+    reached_at = g.hour_ends[col] if col >= 0 else now
     value = float(out.value[j]) if not np.isnan(out.value[j]) else None
     threshold = float(out.threshold[j])
     basis = str(out.basis[j])
@@ -588,13 +639,6 @@ def _warning(
         reached_at=reached_at,
         source_ref=source_ref,
     )
-
-
-def _override_by_id(rules: WeatherRules, rule_id: str) -> Override | None:
-    if "@" not in rule_id:
-        return None
-    wanted = rule_id.split("@", 1)[1]
-    return next(o for o in rules.overrides if o.id == wanted)
 
 
 def highest(warnings: Iterable[Warning]) -> list[Warning]:
