@@ -13,6 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from alerts.criteria import EarthquakeRules, RuleFileError, load_earthquake_rules
 from alerts.feeds.usgs import parse
@@ -466,3 +468,16 @@ def test_published_magnitude_agrees_with_the_level(
     assert stated is not None
     assert rules.national_response.level_for(float(stated.group(1))) == w.level
     assert rules.national_response.level_for(w.facts["magnitude"]) == w.level
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.floats(3.0, 9.5), st.floats(0.0, 3.0))
+def test_a_larger_magnitude_never_lowers_the_national_level(m: float, more: float) -> None:
+    rules = load_earthquake_rules()
+    regions = load_regions()
+
+    def level(magnitude: float) -> int:
+        found = grade_earthquakes(events(quake("q", *DINGRI, magnitude)), rules, regions, NOW)
+        return int(found[0].level) if found else 0
+
+    assert level(m + more) >= level(m)

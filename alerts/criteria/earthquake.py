@@ -18,6 +18,7 @@ import numpy.typing as npt
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from alerts.criteria.common import level_keys
 from alerts.model import Hazard, Level, Warning
 from alerts.regions import Region, Regions
 
@@ -55,13 +56,7 @@ class NationalResponseRule(_Strict):
     valid_hours: float = Field(gt=0)
     levels: dict[Level, float]
 
-    @model_validator(mode="before")
-    @classmethod
-    def _parse_levels(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("levels"), dict):
-            data = dict(data)
-            data["levels"] = {Level.parse(k): v for k, v in data["levels"].items()}
-        return data
+    _parse_levels = model_validator(mode="before")(level_keys)
 
     @model_validator(mode="after")
     def _increasing(self) -> NationalResponseRule:
@@ -225,13 +220,7 @@ class IntensityRules(_Strict):
     gb18306: Gb18306 | None = None
     allen2012: Allen2012 | None = None
 
-    @model_validator(mode="before")
-    @classmethod
-    def _parse_levels(cls, data: object) -> object:
-        if isinstance(data, dict) and isinstance(data.get("levels"), dict):
-            data = dict(data)
-            data["levels"] = {Level.parse(k): v for k, v in data["levels"].items()}
-        return data
+    _parse_levels = model_validator(mode="before")(level_keys)
 
     @model_validator(mode="after")
     def _consistent(self) -> IntensityRules:

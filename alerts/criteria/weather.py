@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
+from alerts.criteria.common import level_keys
 from alerts.model import Hazard, Level, Warning
 from alerts.regions import EARTH_RADIUS_KM
 
@@ -163,20 +164,13 @@ LevelRule = Annotated[
 _LEVEL_RULE: TypeAdapter[Any] = TypeAdapter(LevelRule)
 
 
-def _levels(data: object) -> object:
-    if isinstance(data, dict) and isinstance(data.get("levels"), dict):
-        data = dict(data)
-        data["levels"] = {Level.parse(k): v for k, v in data["levels"].items()}
-    return data
-
-
 class HazardRules(_Strict):
     levels: dict[Level, LevelRule] = Field(min_length=1)
     months: list[int] | None = None  # local months in which the hazard applies
     near_cyclone_km: float | None = Field(None, gt=0)
     replaces: Hazard | None = None
 
-    _parse_levels = model_validator(mode="before")(_levels)
+    _parse_levels = model_validator(mode="before")(level_keys)
 
     @field_validator("months")
     @classmethod
@@ -193,7 +187,7 @@ class Override(_Strict):
     hazard: Hazard
     levels: dict[Level, dict[str, Any]] = Field(min_length=1)
 
-    _parse_levels = model_validator(mode="before")(_levels)
+    _parse_levels = model_validator(mode="before")(level_keys)
 
     @field_validator("regions")
     @classmethod
