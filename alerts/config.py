@@ -94,6 +94,45 @@ class ChannelSettings(_Section):
     recipients: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
     language: str = "zh-CN"
     max_attempts: int = Field(5, ge=1, le=50)
+    # Exercise and test alerts reach only "internal" channels, never "public" ones.
+    audience: Literal["public", "internal"] = "public"
+
+
+class HazardTiming(_Section):
+    downgrade_dwell_min: float = Field(ge=0)
+    clear_after_min: float = Field(ge=0)
+
+
+class LifecycleSettings(_Section):
+    """Hysteresis and notification policy of alerts (see docs/lifecycle.md)."""
+
+    downgrade_dwell_min: float = Field(60, ge=0)  # a lower level must hold this long
+    clear_after_min: float = Field(60, ge=0)  # not warned this long before 解除
+    per_hazard: dict[str, HazardTiming] = Field(
+        default_factory=lambda: {
+            "earthquake": HazardTiming(downgrade_dwell_min=0, clear_after_min=0)
+        }
+    )
+    notify_expire: bool = False
+    status: Literal["Actual", "Exercise", "Test"] = "Actual"
+
+    @field_validator("per_hazard")
+    @classmethod
+    def _known_hazards(cls, value: dict[str, HazardTiming]) -> dict[str, HazardTiming]:
+        from alerts.model import Hazard
+
+        for name in value:
+            Hazard(name)
+        return value
+
+
+class CapSettings(_Section):
+    """Who publishes: the CAP sender and the GB/T 35965.1 identifier parts."""
+
+    sender: str = Field("alerts@example.gov.cn", min_length=1)
+    sender_name_en: str = "Emergency Warning Release Centre"
+    adcode: str = Field("000000", pattern=r"^\d{6}$")  # the issuer's admin division
+    agency_code: str = Field("000", pattern=r"^\d{3}$")
 
 
 class Settings(BaseSettings):
@@ -117,6 +156,10 @@ class Settings(BaseSettings):
     language: str = "zh-CN"
     timezone: str = "Asia/Shanghai"
     issuer_zh: str = "应急管理局预警发布中心"
+    lifecycle: LifecycleSettings = Field(
+        default_factory=lambda: LifecycleSettings.model_validate({})
+    )
+    cap: CapSettings = Field(default_factory=lambda: CapSettings.model_validate({}))
     details_url: str = "http://localhost:8080/"
 
     @field_validator("store_url")

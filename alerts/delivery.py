@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 
 from alerts.channels.base import Channel, Message, Recipient, SendResult
 from alerts.config import ChannelSettings
+from alerts.model import Level
 from alerts.render import Renderer
 from alerts.store import DeliveryOutcome, NewDelivery, Store
 from alerts.store.models import Delivery
@@ -26,8 +27,9 @@ __all__ = ["DispatchSummary", "backoff", "delivery_key", "dispatch", "fan_out"]
 LEASE_S = 300.0
 
 
-def delivery_key(alert_id: str, version: int, channel: str, recipient: str) -> str:
-    return f"{alert_id}/v{version}/{channel}/{recipient}"
+def delivery_key(identifier: str, channel: str, recipient: str) -> str:
+    """The ledger's idempotency key: one publication, one channel, one recipient."""
+    return f"{identifier}/{channel}/{recipient}"
 
 
 def backoff(attempt: int) -> timedelta:
@@ -38,27 +40,47 @@ def backoff(attempt: int) -> timedelta:
 def fan_out(
     store: Store, renderer: Renderer, channels: list[ChannelSettings], *, now: datetime
 ) -> int:
-    """Create ledger rows for every version not yet fanned out; return how many."""
+    """Create ledger rows for every publication not yet fanned out; return how many.
+
+    Exercise and test publications go to internal channels only; quiet ones
+    (expiry, extension) to none.
+    """
     created = 0
     enabled = [c for c in channels if c.enabled]
-    for v in store.versions_to_fan_out():
+    for pub in store.publications_to_fan_out():
         rows: list[NewDelivery] = []
-        if v.notify:
+        if pub.notify:
+            members = store.publication_members(pub.id)
+            lead = members[0][0]
+            regions = [
+                {
+                    "code": a.region_code,
+                    "name": a.region_name,
+                    "level": Level(v.level),
+                    "facts": v.facts,
+                }
+                for v, a in members
+            ]
             for ch in enabled:
+                if pub.status != "Actual" and ch.audience == "public":
+                    continue
                 msg = renderer.render(
-                    alert_id=v.alert_id,
-                    version=v.version,
-                    action=v.action,
-                    hazard=v.hazard,
-                    level=v.level,
-                    facts=v.facts,
-                    sent=v.sent,
-                    expires=v.expires,
+                    alert_id=pub.lead_alert_id,
+                    version=pub.lead_version,
+                    action=pub.action,
+                    hazard=pub.hazard,
+                    level=pub.level,
+                    facts=lead.facts,
+                    sent=pub.sent,
+                    expires=pub.expires,
                     language=ch.language,
+                    regions=regions,
+                    status=pub.status,
+                    identifier=pub.identifier,
                 )
                 rows.extend(
                     NewDelivery(
-                        key=delivery_key(v.alert_id, v.version, ch.name, rcpt),
+                        key=delivery_key(pub.identifier, ch.name, rcpt),
                         channel=ch.name,
                         recipient=rcpt,
                         language=ch.language,
@@ -67,7 +89,7 @@ def fan_out(
                     )
                     for rcpt in ch.recipients
                 )
-        created += store.fan_out(v, rows, now=now)
+        created += store.fan_out(pub, rows, now=now)
     return created
 
 
@@ -92,7 +114,7 @@ def dispatch(
     claimed = store.claim_deliveries(now=clock(), lease_s=LEASE_S, idempotent_channels=idempotent)
     groups: dict[tuple[str, int], list[Delivery]] = defaultdict(list)
     for d in claimed:
-        groups[(d.channel, d.version_id)].append(d)
+        groups[(d.channel, d.publication_id)].append(d)
 
     for (channel_name, _), rows in groups.items():
         channel = channels.get(channel_name)
@@ -110,7 +132,12 @@ def dispatch(
             }
         else:
             message = Message(
-                first.alert_id, first.version, first.subject, first.body, first.language
+                first.alert_id,
+                first.version,
+                first.subject,
+                first.body,
+                first.language,
+                identifier=first.key.split("/", 1)[0],
             )
             results = _send(channel, message, [Recipient(d.recipient, d.key) for d in rows])
         max_attempts = settings[channel_name].max_attempts if channel_name in settings else 1

@@ -129,6 +129,12 @@ class Action(enum.StrEnum):
     DOWNGRADE = "downgrade"
     CANCEL = "cancel"
     EXPIRE = "expire"
+    EXTEND = "extend"  # same level, later expiry: a quiet Update
+
+    @property
+    def notifies(self) -> bool:
+        """Whether this action is pushed to people (expiry: only if configured)."""
+        return self not in (Action.EXPIRE, Action.EXTEND)
 
     @property
     def msg_type(self) -> str:
@@ -150,6 +156,7 @@ _ACTION_ZH = {
     Action.DOWNGRADE: "降级",
     Action.CANCEL: "解除",
     Action.EXPIRE: "到期",
+    Action.EXTEND: "延长",
 }
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
 from urllib.parse import urljoin
@@ -30,11 +30,11 @@ from alerts.delivery import dispatch, fan_out
 from alerts.feeds import FeedFormatError, Quarantined, cap, openmeteo, parser_for
 from alerts.feeds import source as feed_source
 from alerts.feeds.fetch import FetchError, fetch, http_session
-from alerts.lifecycle import reconcile
-from alerts.model import Warning
+from alerts.lifecycle import Policy, reconcile
+from alerts.model import Hazard, Warning
 from alerts.regions import Regions, load_regions
 from alerts.render import Renderer
-from alerts.store import Store
+from alerts.store import Publisher, Store
 from alerts.store.models import FeedPayload
 
 __all__ = [
@@ -102,6 +102,32 @@ class Runtime:
                 openmeteo.load_locations(path) if path else openmeteo.default_locations()
             )
         return self._locations
+
+    def policy(self) -> Policy:
+        lc = self.settings.lifecycle
+        return Policy(
+            downgrade_dwell=timedelta(minutes=lc.downgrade_dwell_min),
+            clear_after=timedelta(minutes=lc.clear_after_min),
+            notify_expire=lc.notify_expire,
+            per_hazard={
+                Hazard(name): (
+                    timedelta(minutes=t.downgrade_dwell_min),
+                    timedelta(minutes=t.clear_after_min),
+                )
+                for name, t in lc.per_hazard.items()
+            },
+        )
+
+    def publisher(self, actor: str = "pipeline") -> Publisher:
+        cap_settings, lc = self.settings.cap, self.settings.lifecycle
+        return Publisher(
+            sender=cap_settings.sender,
+            adcode=cap_settings.adcode,
+            agency_code=cap_settings.agency_code,
+            status=lc.status,
+            notify_expire=lc.notify_expire,
+            actor=actor,
+        )
 
     def close(self) -> None:
         self.store.close()
@@ -369,9 +395,10 @@ def ingest(rt: Runtime, payload_ids: Iterable[int], *, now: datetime) -> IngestS
         observed_regions=cycle.observed_regions,
         withdrawn=cycle.withdrawn,
         now=now,
+        policy=rt.policy(),
     )
-    summary.version_ids = rt.store.apply(decisions, now=now)
-    summary.actions = dict(Counter(d.action.value for d in decisions))
+    summary.version_ids = rt.store.apply(decisions, now=now, publisher=rt.publisher())
+    summary.actions = dict(Counter(d.action.value for d in decisions if d.action))
     return summary
 
 
@@ -476,6 +503,7 @@ def run_cycle(
         "updated": sum(ing.actions.get(a, 0) for a in ("update", "upgrade", "downgrade")),
         "cancelled": ing.actions.get("cancel", 0),
         "expired": ing.actions.get("expire", 0),
+        "extended": ing.actions.get("extend", 0),
         "versions": len(ing.version_ids),
         **{k: v for k, v in asdict(pub).items()},
     }

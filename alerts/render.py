@@ -46,9 +46,22 @@ class Renderer:
         expires: datetime | None,
         family: str = "text",
         language: str = "zh-CN",
+        regions: list[dict[str, Any]] | None = None,
+        status: str = "Actual",
+        identifier: str | None = None,
     ) -> Rendered:
-        """Render one alert version for a channel family and language."""
+        """Render one message for a channel family and language.
+
+        ``regions`` lists every region the message covers (each with code,
+        name, level and its own facts); by default the one region of ``facts``.
+        A status other than Actual marks the message as an exercise (演练).
+        """
         context = {
+            "regions": regions
+            or [{"code": None, "name": None, "level": Level(level), "facts": facts}],
+            "exercise": status != "Actual",
+            "status": status,
+            "identifier": identifier,
             "alert_id": alert_id,
             "version": version,
             "action": Action(action),
@@ -71,6 +84,9 @@ class Renderer:
         module = template.make_module(context)
         subject = str(getattr(module, "subject", "")).strip()
         body = str(module).strip() + "\n"
+        if status != "Actual":
+            tag = "【演练】" if status == "Exercise" else "【测试】"
+            subject, body = tag + subject, f"{tag}{body}"
         if not subject:
             raise ValueError(f"template {template.name} sets no subject")
         return Rendered(subject=subject, body=body)

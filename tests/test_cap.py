@@ -557,9 +557,13 @@ def test_cli_lists_atom_index_entries_with_their_links(
 
 def test_official_columns_come_first_then_event_codes() -> None:
     assert list(cap.CAP_COLUMNS)[: len(OFFICIAL_COLUMNS)] == list(OFFICIAL_COLUMNS)
-    doc = (CAP_DIR / "wcatwc-warning.cap").read_bytes().replace(
-        b"<certainty>Likely</certainty>",
-        b"<certainty>Likely</certainty><eventCode><valueName>SAME</valueName>"
-        b"<value>TSW</value></eventCode>",
+    doc = (
+        (CAP_DIR / "wcatwc-warning.cap")
+        .read_bytes()
+        .replace(
+            b"<certainty>Likely</certainty>",
+            b"<certainty>Likely</certainty><eventCode><valueName>SAME</valueName>"
+            b"<value>TSW</value></eventCode>",
+        )
     )
     assert cap.parse(doc).frame.iloc[0]["event_codes"] == {"SAME": ["TSW"]}

@@ -77,17 +77,21 @@ def test_seismic_alerts_delivers_the_china_event_once(
     assert dag.test().state == "success"
     assert _outbox(alerts_env) == []
 
-    # 2. The Dingri M7.1 arrives: the national red response, and one message per
-    #    prefecture whose estimated intensity reaches a level.
+    # 2. The Dingri M7.1 arrives: the national red response, and the prefectures
+    #    whose estimated intensity reaches a level, one message per level.
     feed = usgs_feed(china + world, newest=now - timedelta(minutes=2))
     feed_server.serve("/feed.geojson", feed)
     assert dag.test().state == "success"
     messages = {m[0]: m for m in _outbox(alerts_env)}
-    regions = ("CN", "540200", "540600", "542500", "540100", "540500")
-    assert sorted(messages) == sorted(f"earthquake:usgs:us6000pi9w:{r}" for r in regions)
+    leads = ("CN", "540200", "540100")  # national; red 日喀则; blue 拉萨 and three others
+    assert sorted(messages) == sorted(f"earthquake:usgs:us6000pi9w:{r}" for r in leads)
     assert all(m[1:3] == (1, "public") for m in messages.values())
     national = messages["earthquake:usgs:us6000pi9w:CN"][3]
     assert "红色" in national and "日喀则" in national and "7.1" in national
+    blue = messages["earthquake:usgs:us6000pi9w:540100"][3]
+    assert blue.startswith(
+        "【地震蓝色预警】西藏自治区拉萨市、西藏自治区山南市、西藏自治区那曲市等4地"
+    )
 
     # 3. Run again on the same feed (304), then on a re-generated but equal feed.
     assert dag.test().state == "success"
@@ -95,4 +99,4 @@ def test_seismic_alerts_delivers_the_china_event_once(
         "/feed.geojson", usgs_feed(china + world, newest=now - timedelta(minutes=2), generated=1)
     )
     assert dag.test().state == "success"
-    assert len(_outbox(alerts_env)) == len(regions)
+    assert len(_outbox(alerts_env)) == len(leads)

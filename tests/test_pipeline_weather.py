@@ -66,11 +66,15 @@ def test_a_forecast_rainstorm_is_issued_upgraded_and_lifted(
     yellow = _forecast(tmp_path, "a.json", {h: 12.5 for h in range(1, 5)})  # 50 mm in 4 h
     assert _run(capsys, NOW, f"open-meteo={yellow}")["issued"] == 1
     again = _run(capsys, NOW + timedelta(minutes=10), f"open-meteo={yellow}")
-    assert again["versions"] == 0  # same level: no new message
+    # same level, the window moved on: a quiet Update extends the expiry, no message
+    assert (again["extended"], again["delivered"]) == (1, 0)
+    assert _run(capsys, NOW + timedelta(minutes=10), f"open-meteo={yellow}")["versions"] == 0
     red = _forecast(tmp_path, "b.json", {1: 40, 2: 40, 3: 30})
     assert _run(capsys, NOW, f"open-meteo={red}")["updated"] == 1
     dry = _forecast(tmp_path, "c.json", {})
-    assert _run(capsys, NOW, f"open-meteo={dry}")["cancelled"] == 1
+    assert _run(capsys, NOW, f"open-meteo={dry}")["cancelled"] == 0  # clear time not yet over
+    later = NOW + timedelta(minutes=61)
+    assert _run(capsys, later, f"open-meteo={dry}")["cancelled"] == 1
     heads = [m["body"].splitlines()[0] for m in _outbox(capsys)]
     assert heads[0].startswith("【暴雨黄色预警】")
     assert heads[1].startswith("【暴雨红色预警·升级】")

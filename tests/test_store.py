@@ -135,14 +135,14 @@ def test_a_stale_decision_conflicts_instead_of_overwriting(store: Store) -> None
 
 def _issue_and_fan_out(store: Store, recipients: list[str]) -> None:
     store.apply([Decision(Action.ISSUE, "earthquake:usgs:us1:CN", _warning(), None, "x")], now=T0)
-    (v,) = store.versions_to_fan_out()
+    (pub,) = store.publications_to_fan_out()
     rows = [NewDelivery(f"k/{r}", "outbox", r, "zh-CN", "s", "b") for r in recipients]
-    assert store.fan_out(v, rows, now=T0) == len(recipients)
-    assert store.fan_out(v, rows, now=T0) == 0
-    assert store.versions_to_fan_out() == []
+    assert store.fan_out(pub, rows, now=T0) == len(recipients)
+    assert store.fan_out(pub, rows, now=T0) == 0
+    assert store.publications_to_fan_out() == []
 
 
-def test_fan_out_happens_once_per_version(store: Store) -> None:
+def test_fan_out_happens_once_per_publication(store: Store) -> None:
     _issue_and_fan_out(store, ["a", "b"])
     assert len(store.deliveries()) == 2
 
@@ -248,3 +248,60 @@ def test_fetch_outcomes_are_recorded_per_feed(store: Store) -> None:
     state = store.record_fetch("usgs", source="usgs", url="u", now=later, etag='"e"')
     assert (state.consecutive_failures, state.last_success_at, state.etag) == (0, later, '"e"')
     assert state.last_failure_at == T0 and state.last_error == "HTTP 503"
+
+
+def test_a_cycle_groups_versions_into_publications_with_gbt_identifiers(store: Store) -> None:
+    from alerts.store import Publisher
+
+    def regional(region: str, level: Level) -> Warning:
+        return dataclasses.replace(_warning(level), region_code=region, rule_id="eq-int")
+
+    publisher = Publisher(sender="s@x", adcode="510100", agency_code="123")
+    decisions = [
+        Decision(Action.ISSUE, f"earthquake:usgs:us1:{r}", regional(r, lv), None, "x")
+        for r, lv in [("510100", Level.RED), ("510400", Level.BLUE), ("510300", Level.BLUE)]
+    ]
+    store.apply(decisions, now=T0, publisher=publisher)
+    pubs = sorted(store.publications(), key=lambda p: p.level)
+    assert [(p.level, p.lead_alert_id.rsplit(":", 1)[1]) for p in pubs] == [
+        (1, "510300"),
+        (4, "510100"),
+    ]
+    # 510100 + 123 + 00000 _ Beijing time _ serial
+    assert {p.identifier for p in pubs} == {
+        "51010012300000_20250107092000_0",
+        "51010012300000_20250107092000_1",
+    }
+    members = store.publication_members(pubs[0].id)
+    assert [a.region_code for _, a in members] == ["510300", "510400"]
+    # the next version references the publication that carried the previous one
+    (red,) = [a for a in store.active_alerts() if a.region_code == "510100"]
+    later = T0 + timedelta(minutes=5)
+    store.apply(
+        [Decision(Action.CANCEL, red.alert_id, None, red, "withdrawn")],
+        now=later,
+        publisher=publisher,
+    )
+    cancel = store.publications()[0]
+    assert cancel.msg_type == "Cancel"
+    assert cancel.references == f"s@x,{pubs[1].identifier},2025-01-07T09:20:00+08:00"
+    assert [e.action for e in store.audit(red.alert_id)] == ["issue", "cancel"]
+
+
+def test_more_than_ten_publications_in_one_second_move_to_the_next(store: Store) -> None:
+    from alerts.store import Publisher
+
+    decisions = [
+        Decision(
+            Action.ISSUE,
+            f"earthquake:usgs:q{i}:CN",
+            dataclasses.replace(_warning(), subject=f"usgs:q{i}"),
+            None,
+            "x",
+        )
+        for i in range(12)
+    ]
+    store.apply(decisions, now=T0, publisher=Publisher())
+    ids = sorted(p.identifier for p in store.publications())
+    assert len(set(ids)) == 12
+    assert ids[-1] == "00000000000000_20250107092001_1"

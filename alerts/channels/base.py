@@ -20,6 +20,7 @@ class Message:
     subject: str
     body: str
     language: str
+    identifier: str | None = None  # the publication (CAP document) this message carries
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ class OutboxChannel:
                 new = self._store.outbox_put(
                     {
                         "delivery_key": r.key,
+                        "identifier": message.identifier,
                         "alert_id": message.alert_id,
                         "version": message.version,
                         "channel": self.name,
@@ -61,6 +62,7 @@ def outbox_records(store: Store, limit: int | None = None) -> list[dict[str, Any
         {
             "alert_id": m.alert_id,
             "version": m.version,
+            "identifier": m.identifier,
             "channel": m.channel,
             "recipient": m.recipient,
             "subject": m.subject,

@@ -589,7 +589,11 @@ def _cap_link(entry: Element) -> str | None:
         if mime == "application/cap+xml":
             return href
     for href, _, _ in links:
-        if urlsplit(href).path.lower().endswith((".cap", ".xml")):
+        try:
+            path = urlsplit(href).path.lower()
+        except ValueError:  # a malformed URL (e.g. an unclosed IPv6 bracket) is no link
+            continue
+        if path.endswith((".cap", ".xml")):
             return href
     for href, rel, mime in links:
         if rel == "alternate" and mime not in ("text/html", "application/xhtml+xml"):

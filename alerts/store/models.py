@@ -30,6 +30,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 __all__ = [
     "Alert",
     "AlertVersion",
+    "AuditEntry",
     "Base",
     "Delivery",
     "Event",
@@ -37,6 +38,7 @@ __all__ = [
     "FeedPayload",
     "FeedState",
     "OutboxMessage",
+    "Publication",
     "QuarantinedRecord",
     "UTCDateTime",
 ]
@@ -169,17 +171,22 @@ class Alert(Base):
     __tablename__ = "alerts"
     __table_args__ = (UniqueConstraint("hazard", "subject", "region_code"),)
 
-    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    id: Mapped[str] = mapped_column(String(400), primary_key=True)
     hazard: Mapped[str] = mapped_column(String(32))
-    subject: Mapped[str] = mapped_column(String(128))
-    region_code: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(300))
+    region_code: Mapped[str] = mapped_column(String(64))
     region_name: Mapped[str] = mapped_column(Text)
     state: Mapped[str] = mapped_column(String(16), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="Actual")  # CAP: Actual/Exercise/Test
     level: Mapped[int]
     current_version: Mapped[int]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     expires_at: Mapped[datetime | None]
+    # hysteresis: a lower level seen since pending_since; not warned since clear_since
+    pending_level: Mapped[int | None]
+    pending_since: Mapped[datetime | None]
+    clear_since: Mapped[datetime | None]
 
 
 class AlertVersion(Base):
@@ -191,7 +198,8 @@ class AlertVersion(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), index=True)
     version: Mapped[int]
-    identifier: Mapped[str] = mapped_column(String(200), unique=True)
+    identifier: Mapped[str] = mapped_column(String(420), unique=True)
+    publication_id: Mapped[int | None] = mapped_column(ForeignKey("publications.id"), index=True)
     action: Mapped[str] = mapped_column(String(16))
     msg_type: Mapped[str] = mapped_column(String(16))
     hazard: Mapped[str] = mapped_column(String(32))
@@ -204,7 +212,46 @@ class AlertVersion(Base):
     reason: Mapped[str] = mapped_column(Text)
     facts: Mapped[dict[str, Any]]
     notify: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Publication(Base):
+    """One published message (a CAP document): the versions of one cycle that share
+    hazard, subject, level and action, each region keeping its own alert state."""
+
+    __tablename__ = "publications"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    identifier: Mapped[str] = mapped_column(String(64), unique=True)
+    sender: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(16))
+    msg_type: Mapped[str] = mapped_column(String(16))
+    action: Mapped[str] = mapped_column(String(16))
+    hazard: Mapped[str] = mapped_column(String(32))
+    level: Mapped[int]
+    subject: Mapped[str] = mapped_column(String(300))
+    sent: Mapped[datetime] = mapped_column(index=True)
+    onset: Mapped[datetime | None]
+    expires: Mapped[datetime | None]
+    references: Mapped[str] = mapped_column(Text, default="")
+    notify: Mapped[bool] = mapped_column(Boolean)
+    lead_alert_id: Mapped[str] = mapped_column(String(400))
+    lead_version: Mapped[int]
     fanned_out_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+class AuditEntry(Base):
+    """Every transition of an alert: who or what decided it, when, and why. Never rewritten."""
+
+    __tablename__ = "alert_audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    alert_id: Mapped[str] = mapped_column(String(400), index=True)
+    version: Mapped[int | None]
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]]
 
 
 class Delivery(Base):
@@ -218,8 +265,8 @@ class Delivery(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(400), unique=True)
-    version_id: Mapped[int] = mapped_column(ForeignKey("alert_versions.id"), index=True)
-    alert_id: Mapped[str] = mapped_column(String(200))
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publications.id"), index=True)
+    alert_id: Mapped[str] = mapped_column(String(400))  # the publication's lead alert
     version: Mapped[int]
     channel: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(Text)
@@ -244,7 +291,8 @@ class OutboxMessage(Base):
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     delivery_key: Mapped[str] = mapped_column(String(400), unique=True)
-    alert_id: Mapped[str] = mapped_column(String(200), index=True)
+    identifier: Mapped[str | None] = mapped_column(String(64))  # the publication's CAP id
+    alert_id: Mapped[str] = mapped_column(String(400), index=True)
     version: Mapped[int]
     channel: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(Text)

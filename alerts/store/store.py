@@ -32,6 +32,7 @@ from alerts.regions import EARTH_RADIUS_KM
 from alerts.store.models import (
     Alert,
     AlertVersion,
+    AuditEntry,
     Base,
     Delivery,
     Event,
@@ -39,10 +40,12 @@ from alerts.store.models import (
     FeedPayload,
     FeedState,
     OutboxMessage,
+    Publication,
     QuarantinedRecord,
 )
+from alerts.store.publishing import Publisher, publish_versions
 
-__all__ = ["DeliveryOutcome", "NewDelivery", "Store", "StoreError"]
+__all__ = ["DeliveryOutcome", "NewDelivery", "Publisher", "Store", "StoreError"]
 
 _MIGRATION_LOCK = 7_204_311  # pg_advisory_lock key: one migrator at a time
 
@@ -333,35 +336,63 @@ class Store:
             stmt = stmt.where(Alert.hazard == hazard.value)
         with self.session() as s:
             rows = s.execute(stmt).all()
-        return [
-            ActiveAlert(
-                alert_id=a.id,
-                hazard=Hazard(a.hazard),
-                subject=a.subject,
-                region_code=a.region_code,
-                level=Level(a.level),
-                version=a.current_version,
-                expires_at=a.expires_at,
-                facts=dict(v.facts),
-            )
-            for a, v in rows
-        ]
+        return [_active(a, v) for a, v in rows]
 
-    def apply(self, decisions: Sequence[Decision], *, now: datetime) -> list[int]:
-        """Record each decision as a new immutable alert version; return their ids.
+    def active_alert(self, alert_id: str) -> ActiveAlert | None:
+        with self.session() as s:
+            row = s.execute(
+                select(Alert, AlertVersion)
+                .join(
+                    AlertVersion,
+                    (AlertVersion.alert_id == Alert.id)
+                    & (AlertVersion.version == Alert.current_version),
+                )
+                .where(Alert.id == alert_id, Alert.state == "active")
+            ).first()
+        return _active(*row) if row else None
 
-        Runs in one transaction. A concurrent writer that moved an alert first
+    def apply(
+        self, decisions: Sequence[Decision], *, now: datetime, publisher: Publisher | None = None
+    ) -> list[int]:
+        """Record each decision; group the new versions into publications; return version ids.
+
+        Every decision leaves an audit entry. Decisions without an action only
+        move an alert's hysteresis state (a pending downgrade or all-clear).
+        Runs in one transaction: a concurrent writer that moved an alert first
         makes this raise :class:`StoreError` and write nothing.
         """
-        created: list[AlertVersion] = []
+        publisher = publisher or Publisher()
+        created: list[tuple[AlertVersion, str]] = []
         with self.session() as s:
             for d in decisions:
-                created.append(self._apply_one(s, d, now))
+                if d.action is None:
+                    self._hold(s, d, now)
+                else:
+                    created.append(self._apply_one(s, d, now, publisher))
+                s.add(_audit(d, now, publisher.actor, created[-1][0] if d.action else None))
             s.flush()
-            return [v.id for v in created]
+            publish_versions(s, created, publisher, now)
+            return [v.id for v, _ in created]
 
-    def _apply_one(self, s: Session, d: Decision, now: datetime) -> AlertVersion:
+    def _hold(self, s: Session, d: Decision, now: datetime) -> None:
+        prev = d.previous
+        assert prev is not None
+        s.execute(
+            update(Alert)
+            .where(Alert.id == d.alert_id, Alert.current_version == prev.version)
+            .values(
+                pending_level=int(d.pending_level) if d.pending_level else None,
+                pending_since=d.pending_since,
+                clear_since=d.clear_since,
+                updated_at=now,
+            )
+        )
+
+    def _apply_one(
+        self, s: Session, d: Decision, now: datetime, publisher: Publisher
+    ) -> tuple[AlertVersion, str]:
         w, prev = d.warning, d.previous
+        assert d.action is not None
         if d.action is Action.ISSUE:
             assert w is not None
             s.add(
@@ -372,6 +403,7 @@ class Store:
                     region_code=w.region_code,
                     region_name=w.region_name,
                     state="active",
+                    status=publisher.status,
                     level=int(w.level),
                     current_version=1,
                     created_at=now,
@@ -389,6 +421,9 @@ class Store:
                 "current_version": version,
                 "updated_at": now,
                 "state": state,
+                "pending_level": None,
+                "pending_since": None,
+                "clear_since": None,
             }
             if w is not None:
                 changes.update(level=int(w.level), expires_at=w.expires)
@@ -412,15 +447,15 @@ class Store:
             sent=now,
             onset=w.onset if w else None,
             expires=w.expires if w else now,
-            rule_id=w.rule_id if w else None,
+            rule_id=w.rule_id if w else prev.rule_id,  # type: ignore[union-attr]
             rule_set_version=w.rule_set_version if w else None,
             reason=d.reason,
             facts=dict(w.facts) if w else dict(prev.facts),  # type: ignore[union-attr]
-            notify=d.action is not Action.EXPIRE,
-            fanned_out_at=None,
+            notify=d.action.notifies,
         )
         s.add(v)
-        return v
+        subject = w.subject if w else prev.subject  # type: ignore[union-attr]
+        return v, subject
 
     def alert_versions(self, alert_id: str | None = None) -> list[AlertVersion]:
         with self.session() as s:
@@ -429,32 +464,73 @@ class Store:
                 stmt = stmt.where(AlertVersion.alert_id == alert_id)
             return list(s.scalars(stmt))
 
-    def alerts(self) -> list[Alert]:
+    def alerts(self, *, active_only: bool = False) -> list[Alert]:
         with self.session() as s:
-            return list(s.scalars(select(Alert).order_by(Alert.updated_at.desc())))
+            stmt = select(Alert).order_by(Alert.updated_at.desc(), Alert.id)
+            if active_only:
+                stmt = stmt.where(Alert.state == "active")
+            return list(s.scalars(stmt))
 
-    # -- fan-out and the delivery ledger ------------------------------------------
+    def alert(self, alert_id: str) -> Alert | None:
+        with self.session() as s:
+            return s.get(Alert, alert_id)
 
-    def versions_to_fan_out(self) -> list[AlertVersion]:
+    def audit(self, alert_id: str) -> list[AuditEntry]:
+        with self.session() as s:
+            stmt = select(AuditEntry).where(AuditEntry.alert_id == alert_id).order_by(AuditEntry.id)
+            return list(s.scalars(stmt))
+
+    # -- publications, fan-out and the delivery ledger ---------------------------------
+
+    def publications(self, *, limit: int | None = None, active: bool = False) -> list[Publication]:
+        """Newest first; ``active``: only those whose lead alert is still active."""
+        with self.session() as s:
+            stmt = select(Publication).order_by(Publication.sent.desc(), Publication.id.desc())
+            if active:
+                stmt = stmt.join(Alert, Alert.id == Publication.lead_alert_id).where(
+                    Alert.state == "active", Publication.msg_type != "Cancel"
+                )
+            if limit:
+                stmt = stmt.limit(limit)
+            return list(s.scalars(stmt))
+
+    def publication(self, identifier: str) -> Publication | None:
+        with self.session() as s:
+            return s.scalar(select(Publication).where(Publication.identifier == identifier))
+
+    def publication_members(self, publication_id: int) -> list[tuple[AlertVersion, Alert]]:
+        """The versions a publication carries, with their alerts, lead first."""
+        with self.session() as s:
+            rows = s.execute(
+                select(AlertVersion, Alert)
+                .join(Alert, Alert.id == AlertVersion.alert_id)
+                .where(AlertVersion.publication_id == publication_id)
+                .order_by(AlertVersion.id)
+            ).all()
+        members = [(v, a) for v, a in rows]
+        members.sort(key=lambda m: (not m[1].id.endswith(":CN"), m[1].id))
+        return members
+
+    def publications_to_fan_out(self) -> list[Publication]:
         with self.session() as s:
             stmt = (
-                select(AlertVersion)
-                .where(AlertVersion.fanned_out_at.is_(None))
-                .order_by(AlertVersion.id)
+                select(Publication)
+                .where(Publication.fanned_out_at.is_(None))
+                .order_by(Publication.id)
             )
             return list(s.scalars(stmt))
 
-    def fan_out(self, version: AlertVersion, rows: Sequence[NewDelivery], *, now: datetime) -> int:
-        """Create the version's ledger rows and mark it fanned out, atomically.
+    def fan_out(self, pub: Publication, rows: Sequence[NewDelivery], *, now: datetime) -> int:
+        """Create the publication's ledger rows and mark it fanned out, atomically.
 
-        Returns how many rows were new; a second call for the same version adds
-        nothing (the flag is checked under the same transaction, and the keys
-        are unique).
+        Returns how many rows were new; a second call for the same publication
+        adds nothing (the flag is checked under the same transaction, and the
+        keys are unique).
         """
         with self.session() as s:
             flagged = s.execute(
-                update(AlertVersion)
-                .where(AlertVersion.id == version.id, AlertVersion.fanned_out_at.is_(None))
+                update(Publication)
+                .where(Publication.id == pub.id, Publication.fanned_out_at.is_(None))
                 .values(fanned_out_at=now)
             )
             if flagged.rowcount != 1:  # type: ignore[attr-defined]
@@ -462,9 +538,9 @@ class Store:
             values = [
                 {
                     "key": r.key,
-                    "version_id": version.id,
-                    "alert_id": version.alert_id,
-                    "version": version.version,
+                    "publication_id": pub.id,
+                    "alert_id": pub.lead_alert_id,
+                    "version": pub.lead_version,
                     "channel": r.channel,
                     "recipient": r.recipient,
                     "language": r.language,
@@ -617,6 +693,52 @@ def _event_record(e: Event, aliases: list[str]) -> dict[str, Any]:
         "url": e.url,
         "subject": e.key,
     }
+
+
+def _active(a: Alert, v: AlertVersion) -> ActiveAlert:
+    return ActiveAlert(
+        alert_id=a.id,
+        hazard=Hazard(a.hazard),
+        subject=a.subject,
+        region_code=a.region_code,
+        level=Level(a.level),
+        version=a.current_version,
+        expires_at=a.expires_at,
+        facts=dict(v.facts),
+        pending_level=Level(a.pending_level) if a.pending_level else None,
+        pending_since=a.pending_since,
+        clear_since=a.clear_since,
+        rule_id=v.rule_id,
+    )
+
+
+def _audit(d: Decision, now: datetime, actor: str, version: AlertVersion | None) -> AuditEntry:
+    w = d.warning
+    details: dict[str, Any] = {}
+    if w is not None:
+        details = {
+            "level": w.level.colour,
+            "rule_id": w.rule_id,
+            "rule_set_version": w.rule_set_version,
+            "value": w.observed,
+            "threshold": w.threshold,
+            "window_h": w.window_h,
+            "reached_at": w.reached_at.isoformat() if w.reached_at else None,
+            "source_ref": w.source_ref,
+        }
+    if d.pending_level is not None or d.clear_since is not None:
+        details["pending_level"] = d.pending_level.colour if d.pending_level else None
+        details["pending_since"] = d.pending_since.isoformat() if d.pending_since else None
+        details["clear_since"] = d.clear_since.isoformat() if d.clear_since else None
+    return AuditEntry(
+        alert_id=d.alert_id,
+        version=version.version if version is not None else None,
+        at=now,
+        actor=actor,
+        action=d.action.value if d.action else "hold",
+        reason=d.reason,
+        details=details,
+    )
 
 
 def _distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
