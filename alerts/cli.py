@@ -8,6 +8,7 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from alerts.config import ConfigError, load_settings
 
@@ -100,6 +101,45 @@ def _parser() -> argparse.ArgumentParser:
     outbox.add_argument("--json", action="store_true", help="one JSON object per line")
     outbox.add_argument("--limit", type=int, default=None, help="at most this many")
     outbox.set_defaults(func=_cmd_outbox)
+
+    lst = sub.add_parser(
+        "list",
+        help="list alerts: id, hazard, level, regions, state, version, issued, expires",
+        description="List alerts, most recently changed first.",
+    )
+    lst.add_argument("--active", action="store_true", help="only active alerts")
+    lst.add_argument("--json", action="store_true", help="one JSON object per line")
+    lst.set_defaults(func=_cmd_list)
+
+    show = sub.add_parser(
+        "show",
+        help="show one alert: its versions and audit trail",
+        description="Show an alert's versions (with their publications) and its audit trail.",
+    )
+    show.add_argument("id", help="alert id (from `alerts list`)")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    show.set_defaults(func=_cmd_show)
+
+    capx = sub.add_parser(
+        "cap",
+        help="print the CAP 1.2 document of an alert version or a publication",
+        description="Print the CAP 1.2 XML of an alert's version (default: the current one), "
+        "or of a publication given by its identifier.",
+    )
+    capx.add_argument("id", help="alert id, or a publication identifier")
+    capx.add_argument("--version", type=int, default=None, help="the alert's version")
+    capx.set_defaults(func=_cmd_cap)
+
+    cancel = sub.add_parser(
+        "cancel",
+        help="cancel (解除) an active alert by hand; audited",
+        description="Cancel an active alert now, as an operator: a Cancel version and message "
+        "are published, and the audit trail records who and why.",
+    )
+    cancel.add_argument("id", help="alert id")
+    cancel.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    cancel.add_argument("--by", default=None, help="operator name (default: $USER)")
+    cancel.set_defaults(func=_cmd_cancel)
 
     feeds = sub.add_parser(
         "feeds",
@@ -245,6 +285,133 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
             print(m["body"])
     if not messages and not args.json:
         print("(outbox is empty)")
+    return 0
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from alerts.model import Hazard, Level
+    from alerts.store import Store
+
+    with Store(load_settings().resolved_store_url) as store:
+        alerts = store.alerts(active_only=args.active)
+        firsts = {v.alert_id: v.sent for v in store.alert_versions() if v.version == 1}
+    for a in alerts:
+        row = {
+            "id": a.id,
+            "hazard": a.hazard,
+            "level": Level(a.level).colour,
+            "regions": [a.region_code],
+            "region_names": [a.region_name],
+            "state": a.state,
+            "status": a.status,
+            "version": a.current_version,
+            "issued": _iso(firsts.get(a.id)),
+            "expires": _iso(a.expires_at),
+        }
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+        else:
+            print(
+                f"{a.id:<48} {Hazard(a.hazard).zh}{Level(a.level).zh:<4} {a.state:<9} "
+                f"v{a.current_version:<3} {a.region_name}  expires {row['expires']}"
+            )
+    if not alerts and not args.json:
+        print("(no alerts)")
+    return 0
+
+
+def _cmd_show(args: argparse.Namespace) -> int:
+    from alerts.model import Level
+    from alerts.store import Store
+
+    with Store(load_settings().resolved_store_url) as store:
+        alert = store.alert(args.id)
+        if alert is None:
+            raise ValueError(f"no alert {args.id!r} (see `alerts list`)")
+        versions = store.alert_versions(args.id)
+        pubs = {p.id: p for p in store.publications()}
+        audit = store.audit(args.id)
+    doc: dict[str, Any] = {
+        "id": alert.id,
+        "hazard": alert.hazard,
+        "region": {"code": alert.region_code, "name": alert.region_name},
+        "state": alert.state,
+        "level": Level(alert.level).colour,
+        "versions": [
+            {
+                "version": v.version,
+                "action": v.action,
+                "msg_type": v.msg_type,
+                "level": Level(v.level).colour,
+                "sent": _iso(v.sent),
+                "expires": _iso(v.expires),
+                "rule": v.rule_id,
+                "ruleset_version": v.rule_set_version,
+                "reason": v.reason,
+                "publication": pubs[v.publication_id].identifier if v.publication_id else None,
+                "notified": v.notify,
+            }
+            for v in versions
+        ],
+        "audit": [
+            {
+                "at": _iso(e.at),
+                "actor": e.actor,
+                "action": e.action,
+                "version": e.version,
+                "reason": e.reason,
+                "details": e.details,
+            }
+            for e in audit
+        ],
+    }
+    if args.json:
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+        return 0
+    print(f"{alert.id}  {alert.region_name}  {alert.state}  {doc['level']}")
+    for v in doc["versions"]:
+        print(
+            f"  v{v['version']} {v['sent']} {v['action']:<9} {v['level']:<6} "
+            f"{v['publication'] or '-'}  {v['reason']}"
+        )
+    print("audit:")
+    for e in doc["audit"]:
+        print(f"  {e['at']} {e['actor']:<16} {e['action']:<9} {e['reason']}")
+    return 0
+
+
+def _cmd_cap(args: argparse.Namespace) -> int:
+    from alerts.pipeline import runtime
+
+    with runtime() as rt:
+        sys.stdout.write(rt.cap_document(args.id, version=args.version).decode("utf-8"))
+    return 0
+
+
+def _cmd_cancel(args: argparse.Namespace) -> int:
+    import getpass
+
+    from alerts.pipeline import cancel_alert, publish, runtime
+
+    actor = f"operator:{args.by or getpass.getuser()}"
+    with runtime() as rt:
+        version_id = cancel_alert(rt, args.id, reason=args.reason, actor=actor)
+        sent = publish(rt)
+    print(
+        json.dumps(
+            {
+                "cancelled": args.id,
+                "version_id": version_id,
+                "actor": actor,
+                "delivered": sent.delivered,
+            },
+            ensure_ascii=False,
+        )
+    )
     return 0
 
 

@@ -93,6 +93,7 @@ def reconcile(
     now: datetime,
     observed_regions: set[tuple[str, str]] | frozenset[tuple[str, str]] = frozenset(),
     policy: Policy | None = None,
+    suppressed: Mapping[str, Level] | None = None,
 ) -> list[Decision]:
     """Decide issue / update / upgrade / downgrade / extend / cancel / expire per alert.
 
@@ -101,7 +102,9 @@ def reconcile(
     one subject spans many regions graded in batches (weather). An alert in
     scope with no warning is cleared after the policy's clear time; one out of
     scope runs to its expiry. ``withdrawn`` holds subjects the source
-    retracted: cancelled at once.
+    retracted: cancelled at once. ``suppressed`` maps alerts an operator
+    cancelled to the level cancelled: they are not issued again at that level
+    or below while the suppression lasts.
     """
     policy = policy or Policy()
     current = {a.alert_id: a for a in active}
@@ -118,6 +121,8 @@ def reconcile(
             continue
         renewed.add(alert_id)
         prev = current.get(alert_id)
+        if prev is None and suppressed and w.level <= suppressed.get(alert_id, Level.BLUE - 1):
+            continue
         decision = _warned(prev, w, alert_id, now, policy)
         if decision is not None:
             decisions.append(decision)

@@ -20,6 +20,7 @@ from urllib.parse import urljoin
 import pandas as pd
 import requests
 
+from alerts.cap_publish import publication_xml
 from alerts.channels import Channel, build_channel
 from alerts.config import CapFeed, Settings, load_settings
 from alerts.criteria import RuleSet, load_rules
@@ -30,8 +31,8 @@ from alerts.delivery import dispatch, fan_out
 from alerts.feeds import FeedFormatError, Quarantined, cap, openmeteo, parser_for
 from alerts.feeds import source as feed_source
 from alerts.feeds.fetch import FetchError, fetch, http_session
-from alerts.lifecycle import Policy, reconcile
-from alerts.model import Hazard, Warning
+from alerts.lifecycle import Decision, Policy, reconcile
+from alerts.model import Action, Hazard, Warning
 from alerts.regions import Regions, load_regions
 from alerts.render import Renderer
 from alerts.store import Publisher, Store
@@ -41,6 +42,7 @@ __all__ = [
     "IngestSummary",
     "PublishSummary",
     "Runtime",
+    "cancel_alert",
     "fetch_cap_feed",
     "fetch_feed",
     "fetch_weather",
@@ -127,6 +129,27 @@ class Runtime:
             status=lc.status,
             notify_expire=lc.notify_expire,
             actor=actor,
+        )
+
+    def cap_document(self, ident: str, *, version: int | None = None) -> bytes:
+        """CAP 1.2 XML of a publication (by identifier) or of an alert's version."""
+        pub = self.store.publication(ident)
+        if pub is None:
+            alert = self.store.alert(ident)
+            if alert is None:
+                raise ValueError(f"no alert or publication {ident!r}")
+            wanted = version or alert.current_version
+            found = [v for v in self.store.alert_versions(ident) if v.version == wanted]
+            if not found or found[0].publication_id is None:
+                raise ValueError(f"alert {ident} has no version {wanted}")
+            pub = next(p for p in self.store.publications() if p.id == found[0].publication_id)
+        return publication_xml(
+            pub,
+            self.store.publication_members(pub.id),
+            regions=self.regions,
+            renderer=self.renderer,
+            sender_name_zh=self.settings.issuer_zh,
+            sender_name_en=self.settings.cap.sender_name_en,
         )
 
     def close(self) -> None:
@@ -396,6 +419,7 @@ def ingest(rt: Runtime, payload_ids: Iterable[int], *, now: datetime) -> IngestS
         withdrawn=cycle.withdrawn,
         now=now,
         policy=rt.policy(),
+        suppressed=rt.store.suppressed(now),
     )
     summary.version_ids = rt.store.apply(decisions, now=now, publisher=rt.publisher())
     summary.actions = dict(Counter(d.action.value for d in decisions if d.action))
@@ -462,6 +486,18 @@ def ingest_payloads(rt: Runtime, payload_ids: Sequence[int]) -> IngestSummary:
     """
     times = [rt.store.payload(pid).fetched_at for pid in payload_ids]
     return ingest(rt, payload_ids, now=max(times) if times else rt.clock())
+
+
+def cancel_alert(rt: Runtime, alert_id: str, *, reason: str, actor: str) -> int:
+    """Cancel an active alert by hand (解除); the audit trail names the operator."""
+    if not reason.strip():
+        raise ValueError("a reason is required")
+    active = rt.store.active_alert(alert_id)
+    if active is None:
+        raise ValueError(f"no active alert {alert_id!r} (see `alerts list --active`)")
+    decision = Decision(Action.CANCEL, alert_id, None, active, f"cancelled by {actor}: {reason}")
+    (version_id,) = rt.store.apply([decision], now=rt.clock(), publisher=rt.publisher(actor))
+    return version_id
 
 
 @dataclass

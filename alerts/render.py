@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import jinja2
 
+from alerts.guidance import guidance
 from alerts.model import Action, Hazard, Level
 
 __all__ = ["Rendered", "Renderer"]
@@ -71,6 +72,7 @@ class Renderer:
             "sent": sent,
             "expires": expires,
             "issuer": self.issuer_zh,
+            "guidance": guidance(Hazard(hazard), Level(level), language),
             "details_url": f"{self.details_url}?alert={alert_id}",
         }
         template = self.env.select_template(

@@ -128,12 +128,22 @@ def grade_official(frame: pd.DataFrame, rules: OfficialRules, now: datetime) -> 
                     "language": row.get("language"),
                     "msg_type": row.get("msg_type"),
                     "references": row.get("references") or [],
+                    "area_polygons": row.get("polygons") or [],
+                    "area_circles": row.get("circles") or [],
+                    "area_geocodes": row.get("geocodes") or {},
+                    "source_reference": _triple(row, sent),
                 },
                 window_h=None,
                 reached_at=onset,
                 source_ref=str(row.get("identifier")),
             )
     return list(warnings.values())
+
+
+def _triple(row: dict[str, Any], sent: datetime) -> str:
+    """The imported document as a CAP reference: sender,identifier,sent."""
+    when = pd.Timestamp(sent).tz_convert("Asia/Shanghai").isoformat()
+    return f"{row.get('sender')},{row.get('identifier')},{when}"
 
 
 def _isna(value: Any) -> bool:

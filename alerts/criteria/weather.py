@@ -628,6 +628,8 @@ def _warning(
             "window_h": window_h,
             "basis": basis,
             "reached_at": reached_at.isoformat(),
+            "location_latitude": None if np.isnan(g.latitude[i]) else float(g.latitude[i]),
+            "location_longitude": None if np.isnan(g.longitude[i]) else float(g.longitude[i]),
         },
         window_h=window_h,
         reached_at=reached_at,

@@ -187,6 +187,8 @@ class Alert(Base):
     pending_level: Mapped[int | None]
     pending_since: Mapped[datetime | None]
     clear_since: Mapped[datetime | None]
+    # an operator's cancel: no re-issue at this level or below until then
+    suppressed_until: Mapped[datetime | None]
 
 
 class AlertVersion(Base):

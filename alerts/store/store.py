@@ -338,6 +338,16 @@ class Store:
             rows = s.execute(stmt).all()
         return [_active(a, v) for a, v in rows]
 
+    def suppressed(self, now: datetime) -> dict[str, Level]:
+        """Alerts an operator cancelled, still suppressed at ``now``: the level cancelled."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Alert.id, Alert.level).where(
+                    Alert.state == "cancelled", Alert.suppressed_until > now
+                )
+            ).all()
+        return {alert_id: Level(level) for alert_id, level in rows}
+
     def active_alert(self, alert_id: str) -> ActiveAlert | None:
         with self.session() as s:
             row = s.execute(
@@ -393,7 +403,15 @@ class Store:
     ) -> tuple[AlertVersion, str]:
         w, prev = d.warning, d.previous
         assert d.action is not None
-        if d.action is Action.ISSUE:
+        existing = s.get(Alert, d.alert_id) if d.action is Action.ISSUE else None
+        if existing is not None:  # issued again after a cancel or expiry: the same alert
+            assert w is not None
+            version = existing.current_version + 1
+            existing.state, existing.level, existing.expires_at = "active", int(w.level), w.expires
+            existing.current_version, existing.updated_at = version, now
+            existing.status, existing.suppressed_until = publisher.status, None
+            existing.pending_level = existing.pending_since = existing.clear_since = None
+        elif d.action is Action.ISSUE:
             assert w is not None
             s.add(
                 Alert(
@@ -427,6 +445,8 @@ class Store:
             }
             if w is not None:
                 changes.update(level=int(w.level), expires_at=w.expires)
+            if d.action is Action.CANCEL and publisher.actor.startswith("operator:"):
+                changes["suppressed_until"] = prev.expires_at or now
             result = s.execute(
                 update(Alert)
                 .where(Alert.id == d.alert_id, Alert.current_version == prev.version)

@@ -123,6 +123,11 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("clear_since", alerts.store.models.UTCDateTime(timezone=True), nullable=True)
         )
+        batch_op.add_column(
+            sa.Column(
+                "suppressed_until", alerts.store.models.UTCDateTime(timezone=True), nullable=True
+            )
+        )
         batch_op.alter_column(
             "id",
             existing_type=sa.VARCHAR(length=200),
@@ -236,6 +241,7 @@ def downgrade() -> None:
             type_=sa.VARCHAR(length=200),
             existing_nullable=False,
         )
+        batch_op.drop_column("suppressed_until")
         batch_op.drop_column("clear_since")
         batch_op.drop_column("pending_since")
         batch_op.drop_column("pending_level")
