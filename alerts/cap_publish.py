@@ -171,7 +171,7 @@ def _parameters(v: AlertVersion, level: Level) -> list[tuple[str, str]]:
 
 def _area(v: AlertVersion, a: Alert, regions: Regions) -> CapArea:
     facts = v.facts
-    if facts.get("area_polygons") or facts.get("area_circles"):  # from an imported document
+    if "source_reference" in facts:  # an imported document: keep its area as it was
         return CapArea(
             desc=a.region_name,
             geocodes=dict(facts.get("area_geocodes") or {}),
