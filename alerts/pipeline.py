@@ -455,9 +455,11 @@ def grade_cycle(rt: Runtime, frames: dict[str, list[pd.DataFrame]], now: datetim
     if frames["weather"]:
         weather = combine_weather(frames["weather"])
         names = {loc.id: loc.name or loc.id for loc in rt.locations()}
-        for loc, lat, lon in weather[["location_id", "latitude", "longitude"]].drop_duplicates(
-            "location_id"
-        ).itertuples(index=False):
+        for loc, lat, lon in (
+            weather[["location_id", "latitude", "longitude"]]
+            .drop_duplicates("location_id")
+            .itertuples(index=False)
+        ):
             if loc not in names and pd.notna(lat) and pd.notna(lon):  # an unlisted point
                 names[loc] = rt.regions.nearest(float(lon), float(lat)).full_name
         warnings += grade_weather(

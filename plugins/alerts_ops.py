@@ -13,10 +13,11 @@ from typing import Any
 import jinja2
 from airflow.api_fastapi.core_api.security import get_user
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import Depends, FastAPI, Query
-from fastapi.responses import HTMLResponse
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import HTMLResponse, Response
 
 URL_PREFIX = "/alerts-ops"
+PUBLIC_PREFIX = "/alerts-public"
 
 app = FastAPI(
     title="alerts operations",
@@ -70,9 +71,48 @@ def outbox_page(limit: int = Query(200, ge=1, le=5000)) -> str:
     return _PAGE.render(messages=_outbox(limit))
 
 
+# Published warnings are public by nature: this app is read-only and needs no login.
+public = FastAPI(
+    title="alerts public feed",
+    description="Published warnings: an Atom index of active alerts and each CAP 1.2 document",
+)
+
+
+@public.get("/atom.xml")
+def atom(request: Request, all: bool = Query(False)) -> Response:  # noqa: A002 - query name
+    """Atom index of the publications of active alerts (``?all=true``: every publication)."""
+    from alerts.atom import atom_index
+    from alerts.pipeline import runtime
+
+    with runtime() as rt:
+        pubs = rt.store.publications(active=not all, limit=500)
+        body = atom_index(
+            pubs,
+            base_url=str(request.base_url).rstrip("/") + PUBLIC_PREFIX,
+            title=f"{rt.settings.issuer_zh} {rt.settings.cap.sender_name_en}",
+            feed_id=f"urn:alerts:{rt.settings.cap.sender}",
+        )
+    return Response(body, media_type="application/atom+xml")
+
+
+@public.get("/cap/{identifier}.xml")
+def cap_document(identifier: str) -> Response:
+    """One CAP 1.2 document by its identifier."""
+    from alerts.pipeline import runtime
+
+    with runtime() as rt:
+        if rt.store.publication(identifier) is None:
+            raise HTTPException(status_code=404, detail=f"no CAP document {identifier}")
+        body = rt.cap_document(identifier)
+    return Response(body, media_type="application/cap+xml")
+
+
 class AlertsOpsPlugin(AirflowPlugin):
     name = "alerts_ops"
-    fastapi_apps = [{"app": app, "url_prefix": URL_PREFIX, "name": "alerts operations"}]
+    fastapi_apps = [
+        {"app": app, "url_prefix": URL_PREFIX, "name": "alerts operations"},
+        {"app": public, "url_prefix": PUBLIC_PREFIX, "name": "alerts public feed"},
+    ]
     external_views = [
         {
             "name": "预警发件箱 Outbox",

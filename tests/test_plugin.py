@@ -76,3 +76,28 @@ def test_plugin_registers_the_app_and_a_menu_entry(plugin: ModuleType) -> None:
     p = plugin.AlertsOpsPlugin
     assert p.fastapi_apps[0]["url_prefix"] == "/alerts-ops"
     assert p.external_views[0]["href"] == "/alerts-ops/outbox"
+
+
+def test_the_public_feed_serves_atom_and_cap_without_login(
+    plugin: ModuleType, data: Path, alerts_env: Path, national_only_rules: Path
+) -> None:
+    from defusedxml import ElementTree
+
+    from alerts.cap_out import validate
+    from alerts.feeds import cap
+
+    _deliver_one(data, alerts_env)
+    from fastapi.testclient import TestClient
+
+    client = TestClient(plugin.public)
+    atom = client.get("/atom.xml")
+    assert atom.status_code == 200 and atom.headers["content-type"] == "application/atom+xml"
+    (entry,) = cap.parse_atom(atom.content)
+    assert entry.link and "/cap/" in entry.link and "地震红色预警" in (entry.title or "")
+    path = entry.link.split("/alerts-public", 1)[1]
+    doc = client.get(path)
+    assert doc.status_code == 200 and doc.headers["content-type"] == "application/cap+xml"
+    validate(doc.content)
+    assert ElementTree.fromstring(doc.content) is not None
+    assert client.get("/cap/nope.xml").status_code == 404
+    assert client.post("/atom.xml").status_code == 405  # read-only

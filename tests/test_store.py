@@ -305,3 +305,56 @@ def test_more_than_ten_publications_in_one_second_move_to_the_next(store: Store)
     ids = sorted(p.identifier for p in store.publications())
     assert len(set(ids)) == 12
     assert ids[-1] == "00000000000000_20250107092001_1"
+
+
+def test_upgrading_a_backbone_store_keeps_its_versions_and_deliveries(store_url: str) -> None:
+    """0002 -> head: each old version becomes its own publication; deliveries follow."""
+    from alembic import command
+    from sqlalchemy import create_engine, text
+
+    from alerts.store.store import _alembic_config
+
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        cfg = _alembic_config(store_url)
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0002")
+        conn.execute(
+            text(
+                "INSERT INTO alerts (id, hazard, subject, region_code, region_name, state, level, "
+                "current_version, created_at, updated_at) VALUES ('earthquake:usgs:x:CN', "
+                "'earthquake', 'usgs:x', 'CN', '全国', 'active', 4, 1, :t, :t)"
+            ),
+            {"t": T0},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO alert_versions (alert_id, version, identifier, action, msg_type, "
+                "hazard, level, sent, reason, facts, notify, fanned_out_at) VALUES "
+                "('earthquake:usgs:x:CN', 1, 'earthquake:usgs:x:CN#1', 'issue', 'Alert', "
+                "'earthquake', 4, :t, 'r', '{}', :y, :t)"
+            ),
+            {"t": T0, "y": True},
+        )
+        vid = conn.execute(text("SELECT id FROM alert_versions")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO deliveries (key, version_id, alert_id, version, channel, recipient, "
+                "language, subject, body, status, attempts, created_at, updated_at) VALUES "
+                "('k', :v, 'earthquake:usgs:x:CN', 1, 'outbox', 'public', 'zh-CN', 's', 'b', "
+                "'sent', 1, :t, :t)"
+            ),
+            {"v": vid, "t": T0},
+        )
+    engine.dispose()
+    with Store(store_url) as upgraded:
+        (pub,) = upgraded.publications()
+        assert (pub.identifier, pub.lead_alert_id, pub.fanned_out_at) == (
+            f"legacy-{vid}",
+            "earthquake:usgs:x:CN",
+            T0,
+        )
+        (delivery,) = upgraded.deliveries()
+        assert delivery.publication_id == pub.id
+        assert [a.status for a in upgraded.alerts()] == ["Actual"]
+        assert upgraded.publications_to_fan_out() == []

@@ -102,13 +102,27 @@ class Store:
         """Upgrade the schema to the newest revision (no-op when current)."""
         cfg = _alembic_config(self.url)
         head = ScriptDirectory.from_config(cfg).get_current_head()
-        with self.engine.begin() as conn:
-            if self.engine.dialect.name == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-            if MigrationContext.configure(conn).get_current_revision() == head:
-                return
-            cfg.attributes["connection"] = conn
-            command.upgrade(cfg, "head")
+        sqlite_db = self.engine.dialect.name == "sqlite"
+        with self.engine.connect() as conn:
+            if sqlite_db:
+                # SQLite migrations rebuild tables (copy, drop, rename): references to a
+                # table being rebuilt must not block it; the rebuilt tables keep them.
+                conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                conn.commit()
+            try:
+                with conn.begin():
+                    if not sqlite_db:
+                        conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK}
+                        )
+                    if MigrationContext.configure(conn).get_current_revision() == head:
+                        return
+                    cfg.attributes["connection"] = conn
+                    command.upgrade(cfg, "head")
+            finally:
+                if sqlite_db:
+                    conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    conn.commit()
 
     def revision(self) -> str | None:
         with self.engine.connect() as conn:
