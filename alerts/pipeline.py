@@ -8,6 +8,7 @@ version to each recipient once.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -31,7 +32,7 @@ from alerts.delivery import dispatch, fan_out
 from alerts.feeds import FeedFormatError, Quarantined, cap, openmeteo, parser_for
 from alerts.feeds import source as feed_source
 from alerts.feeds.fetch import FetchError, fetch, http_session
-from alerts.lifecycle import Decision, Policy, reconcile
+from alerts.lifecycle import ActiveAlert, Decision, Policy, reconcile
 from alerts.model import Action, Hazard, Warning
 from alerts.regions import Regions, load_regions
 from alerts.render import Renderer
@@ -450,8 +451,17 @@ def grade_cycle(rt: Runtime, frames: dict[str, list[pd.DataFrame]], now: datetim
         withdrawn |= set(events.loc[events["status"] == "deleted", "subject"])
     official = pd.concat(frames["official"], ignore_index=True) if frames["official"] else None
     if official is not None:
-        warnings += grade_official(official, rules.official, now)
-        observed |= {f"{r.source}:{r.identifier}" for r in official.itertuples()}
+        chain = _official_chain(official, rt.store.active_alerts())
+        for w in grade_official(official, rules.official, now):
+            warnings.append(dataclasses.replace(w, subject=chain.get(w.subject, w.subject)))
+        observed |= {
+            chain.get(s, s) for s in (f"{r.source}:{r.identifier}" for r in official.itertuples())
+        }
+        withdrawn |= {
+            chain.get(f"{r.source}:{r.identifier}", "")
+            for r in official.itertuples()
+            if r.msg_type == "Cancel"
+        } - {""}
     if frames["weather"]:
         weather = combine_weather(frames["weather"])
         names = {loc.id: loc.name or loc.id for loc in rt.locations()}
@@ -467,6 +477,32 @@ def grade_cycle(rt: Runtime, frames: dict[str, list[pd.DataFrame]], now: datetim
         )
         observed_regions |= {("weather", str(loc)) for loc in weather["location_id"].unique()}
     return GradedCycle(warnings, observed, observed_regions, withdrawn)
+
+
+def _official_chain(official: pd.DataFrame, active: list[ActiveAlert]) -> dict[str, str]:
+    """Map an Update or Cancel document to the subject of the alert it references.
+
+    An authority's Update carries a new identifier and references the
+    document it replaces: it continues that alert (update, upgrade,
+    downgrade) instead of opening a second one; a Cancel withdraws it. An
+    alert is known by its first document and by the one its current version
+    came from.
+    """
+    known: dict[str, str] = {}
+    for a in active:
+        known[a.subject] = a.subject
+        ref = a.facts.get("source_reference")
+        if isinstance(ref, str) and len(ref.split(",")) >= 2:
+            known[f"{a.subject.split(':', 1)[0]}:{ref.split(',')[1]}"] = a.subject
+    chain: dict[str, str] = {}
+    for r in official.itertuples():
+        me = f"{r.source}:{r.identifier}"
+        for ref in r.references if isinstance(r.references, list) else []:
+            parts = str(ref).split(",")
+            if len(parts) >= 2 and f"{r.source}:{parts[1]}" in known:
+                chain[me] = known[f"{r.source}:{parts[1]}"]
+                break
+    return chain
 
 
 def combine_weather(frames: list[pd.DataFrame]) -> pd.DataFrame:

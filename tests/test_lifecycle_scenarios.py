@@ -220,3 +220,38 @@ def test_an_operator_cancel_is_audited_and_not_reissued_at_that_level(
     shown = json.loads(capsys.readouterr().out)
     assert [e["actor"] for e in shown["audit"]] == ["pipeline", "operator:duty", "pipeline"]
     assert [v["action"] for v in shown["versions"]] == ["issue", "cancel", "issue"]
+
+
+def test_an_authoritys_update_continues_its_alert_and_its_cancel_lifts_it(
+    cycle: Cycle, tmp_path: Path
+) -> None:
+    raw = (DATA / "cap" / "wcatwc-warning.cap").read_text(encoding="utf-8")
+    first = (
+        raw.replace("PAAQ-2-lqw6d6", "PAAQ-1-lqw6d6")
+        .replace("<msgType>Update</msgType>", "<msgType>Alert</msgType>")
+        .replace("<references>PAAQ,PAAQ-1-lqw6d6,2011-09-02T10:55:55-00:00</references>", "")
+        .replace("<severity>Extreme</severity>", "<severity>Severe</severity>")
+    )
+    cancel = (
+        raw.replace("PAAQ-2-lqw6d6", "PAAQ-3-lqw6d6")
+        .replace("<msgType>Update</msgType>", "<msgType>Cancel</msgType>")
+        .replace("PAAQ-1-lqw6d6,2011-09-02T10:55:55", "PAAQ-2-lqw6d6,2011-09-02T11:36:50")
+    )
+    paths = {}
+    for name, text in (("a.cap", first), ("b.cap", raw), ("c.cap", cancel)):
+        paths[name] = tmp_path / name
+        paths[name].write_text(text, encoding="utf-8")
+    when = datetime(2011, 9, 2, 11, 40, tzinfo=UTC)
+    assert cycle.run(when, f"cap={paths['a.cap']}")["issued"] == 1
+    upgraded = cycle.run(when, f"cap={paths['b.cap']}")
+    assert (upgraded["issued"], upgraded["updated"]) == (0, 1)
+    assert cycle.run(when, f"cap={paths['c.cap']}")["cancelled"] == 1
+    assert cycle.heads() == [
+        "【海啸橙色预警】Coastal areas between and including Unimak Pass, Alaska (80 miles NE of "
+        "Dutch Harbor) to Amchitka Pass, Alaska (125 miles W of Adak)",
+        "【海啸红色预警·升级】Coastal areas between and including Unimak Pass, Alaska (80 miles "
+        "NE of Dutch Harbor) to Amchitka Pass, Alaska (125 miles W of Adak)",
+        "【海啸红色预警·解除】Coastal areas between and including Unimak Pass, Alaska (80 miles "
+        "NE of Dutch Harbor) to Amchitka Pass, Alaska (125 miles W of Adak)",
+    ]
+    _all_cap_documents_validate()
