@@ -17,7 +17,7 @@ from alerts.cap_out import CapArea, CapDocument, CapInfo, circle_area, region_po
 from alerts.guidance import guidance
 from alerts.model import Action, Hazard, Level
 from alerts.regions import Regions
-from alerts.render import Renderer
+from alerts.render import Renderer, render_publication
 from alerts.store.models import Alert, AlertVersion, Publication
 
 __all__ = ["EVENT_CODES", "publication_document", "publication_xml"]
@@ -75,23 +75,7 @@ def publication_document(
     hazard, level, action = Hazard(pub.hazard), Level(pub.level), Action(pub.action)
     lead = members[0][0]
     areas = [_area(v, a, regions) for v, a in members]
-    region_list = [
-        {"code": a.region_code, "name": a.region_name, "level": Level(v.level), "facts": v.facts}
-        for v, a in members
-    ]
-    zh = renderer.render(
-        alert_id=pub.lead_alert_id,
-        version=pub.lead_version,
-        action=pub.action,
-        hazard=pub.hazard,
-        level=pub.level,
-        facts=lead.facts,
-        sent=pub.sent,
-        expires=pub.expires,
-        regions=region_list,
-        status=pub.status,
-        identifier=pub.identifier,
-    )
+    zh = render_publication(renderer, pub, members)
     params = _parameters(lead, level)
     codes = [("GB/T 35965.1", EVENT_CODES[hazard])] if hazard in EVENT_CODES else []
     over = action in (Action.CANCEL, Action.EXPIRE)

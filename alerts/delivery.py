@@ -17,8 +17,7 @@ from datetime import datetime, timedelta
 
 from alerts.channels.base import Channel, Message, Recipient, SendResult
 from alerts.config import ChannelSettings
-from alerts.model import Level
-from alerts.render import Renderer
+from alerts.render import Renderer, render_publication
 from alerts.store import DeliveryOutcome, NewDelivery, Store
 from alerts.store.models import Delivery
 
@@ -51,33 +50,10 @@ def fan_out(
         rows: list[NewDelivery] = []
         if pub.notify:
             members = store.publication_members(pub.id)
-            lead = members[0][0]
-            regions = [
-                {
-                    "code": a.region_code,
-                    "name": a.region_name,
-                    "level": Level(v.level),
-                    "facts": v.facts,
-                }
-                for v, a in members
-            ]
             for ch in enabled:
                 if pub.status != "Actual" and ch.audience == "public":
                     continue
-                msg = renderer.render(
-                    alert_id=pub.lead_alert_id,
-                    version=pub.lead_version,
-                    action=pub.action,
-                    hazard=pub.hazard,
-                    level=pub.level,
-                    facts=lead.facts,
-                    sent=pub.sent,
-                    expires=pub.expires,
-                    language=ch.language,
-                    regions=regions,
-                    status=pub.status,
-                    identifier=pub.identifier,
-                )
+                msg = render_publication(renderer, pub, members, language=ch.language)
                 rows.extend(
                     NewDelivery(
                         key=delivery_key(pub.identifier, ch.name, rcpt),

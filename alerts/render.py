@@ -6,6 +6,7 @@ missing variable is an error (StrictUndefined), never an empty string.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -16,8 +17,9 @@ import jinja2
 
 from alerts.guidance import guidance
 from alerts.model import Action, Hazard, Level
+from alerts.store.models import Alert, AlertVersion, Publication
 
-__all__ = ["Rendered", "Renderer"]
+__all__ = ["Rendered", "Renderer", "render_publication"]
 
 
 @dataclass(frozen=True)
@@ -96,6 +98,34 @@ class Renderer:
     def _local(self, value: datetime | str, fmt: str = "%Y年%m月%d日%H时%M分") -> str:
         when = datetime.fromisoformat(value) if isinstance(value, str) else value
         return when.astimezone(self.tz).strftime(fmt)
+
+
+def render_publication(
+    renderer: Renderer,
+    pub: Publication,
+    members: Sequence[tuple[AlertVersion, Alert]],
+    *,
+    language: str = "zh-CN",
+) -> Rendered:
+    """A publication's message: every region it covers, the lead version's facts."""
+    regions = [
+        {"code": a.region_code, "name": a.region_name, "level": Level(v.level), "facts": v.facts}
+        for v, a in members
+    ]
+    return renderer.render(
+        alert_id=pub.lead_alert_id,
+        version=pub.lead_version,
+        action=pub.action,
+        hazard=pub.hazard,
+        level=pub.level,
+        facts=members[0][0].facts,
+        sent=pub.sent,
+        expires=pub.expires,
+        language=language,
+        regions=regions,
+        status=pub.status,
+        identifier=pub.identifier,
+    )
 
 
 @lru_cache(maxsize=1)
