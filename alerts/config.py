@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -89,13 +89,42 @@ class ChannelSettings(_Section):
     """
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_\-]+$")
-    type: Literal["outbox"]
+    type: Literal[
+        "outbox",
+        "wecom_bot",
+        "wecom_app",
+        "wechat_oa",
+        "weibo",
+        "dingtalk",
+        "feishu",
+        "sms",
+        "email",
+        "webhook",
+    ]
     enabled: bool = True
     recipients: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
     language: str = "zh-CN"
     max_attempts: int = Field(5, ge=1, le=50)
     # Exercise and test alerts reach only "internal" channels, never "public" ones.
     audience: Literal["public", "internal"] = "public"
+    # Where the vendor API lives (default: the vendor's own); a simulator or proxy otherwise.
+    base_url: str | None = None
+    timeout_s: float = Field(10.0, gt=0, le=120)
+    # Secrets and account settings the channel type needs (see docs/channels.md), e.g.
+    # key, secret, corp_id, corp_secret, agent_id, app_id, app_secret, access_token,
+    # access_key_id, access_key_secret, sign_name, template_code, smtp_host, ...
+    credentials: dict[str, SecretStr] = Field(default_factory=dict)
+    # Non-secret per-channel options (message type, template id, mentions, ...).
+    options: dict[str, Any] = Field(default_factory=dict)
+    # Requests per minute this account may make; default: the vendor's documented limit.
+    rate_per_minute: float | None = Field(None, gt=0)
+
+    def secret(self, key: str) -> str:
+        """A credential, or a ConfigError naming the channel and the missing key."""
+        value = self.credentials.get(key)
+        if value is None or not value.get_secret_value():
+            raise ConfigError(f"channels.{self.name}.credentials.{key}: required for {self.type}")
+        return value.get_secret_value()
 
 
 class HazardTiming(_Section):
