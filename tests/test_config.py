@@ -119,7 +119,7 @@ def test_yaml_file_merges_with_env_and_env_wins_per_key(
             '[{"name": "a", "type": "outbox"}, {"name": "a", "type": "outbox"}]',
             ["channels", "ALERTS_CHANNELS", "unique"],
         ),
-        ("ALERTS_CHANNELS", '[{"name": "sms", "type": "sms"}]', ["channels.0.type"]),
+        ("ALERTS_CHANNELS", '[{"name": "x", "type": "pigeon"}]', ["channels.0.type"]),
         ("ALERTS_CHANNELS", '[{"name": "Bad Name", "type": "outbox"}]', ["channels.0.name"]),
     ],
     ids=[
@@ -257,6 +257,6 @@ def test_a_misspelt_top_level_variable_is_refused_by_name(
 def test_a_bad_list_item_from_env_names_the_item_and_the_variable(
     alerts_env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("ALERTS_CHANNELS", '[{"name": "a", "type": "sms"}]')
+    monkeypatch.setenv("ALERTS_CHANNELS", '[{"name": "a", "type": "pigeon"}]')
     with pytest.raises(ConfigError, match=r"channels\.0\.type \(in ALERTS_CHANNELS as JSON\)"):
         load_settings()
