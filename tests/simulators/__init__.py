@@ -1,0 +1,1 @@
+"""Protocol simulators of the vendors' APIs, as real HTTP servers on loopback."""
