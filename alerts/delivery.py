@@ -106,6 +106,23 @@ def dispatch(
                 )
                 for d in rows
             }
+        elif (wait := _rate_wait(store, channel, settings.get(channel_name), clock())) > 0:
+            later = clock() + timedelta(seconds=wait)
+            deferred = [
+                DeliveryOutcome(
+                    d.id,
+                    "retry",
+                    None,
+                    "rate-limited",
+                    f"{channel_name}: account rate limit, next try in {wait:.0f} s",
+                    later,
+                    refund_attempt=True,
+                )
+                for d in rows
+            ]
+            store.record_outcomes(deferred, now=clock())
+            summary.retry += len(deferred)
+            continue
         else:
             message = Message(
                 first.alert_id,
@@ -125,6 +142,22 @@ def dispatch(
             if o.status == "sent":
                 summary.by_channel[channel_name] = summary.by_channel.get(channel_name, 0) + 1
     return summary
+
+
+def _rate_wait(
+    store: Store, channel: Channel, settings: ChannelSettings | None, now: datetime
+) -> float:
+    """Seconds until the channel account may call again (0: a slot was taken now)."""
+    limit: tuple[float, float] | None = getattr(channel, "rate", None)
+    if settings is not None and settings.rate_per_minute:
+        limit = (settings.rate_per_minute, 60.0)
+    if not limit:
+        return 0.0
+    account = f"{getattr(channel, 'type', 'channel')}:{channel.name}"
+    count, window = limit
+    if count < 1:  # fractional per-minute budgets: one call per 60/count seconds
+        count, window = 1, window / count
+    return store.reserve_rate(account, limit=int(count), window_s=window, now=now)
 
 
 def _send(channel: Channel, message: Message, recipients: list[Recipient]) -> dict[str, SendResult]:

@@ -261,3 +261,46 @@ def test_with_the_packaged_rules_regions_near_the_epicentre_are_warned_too(
     assert heads["earthquake:usgs:us6000pi9w:540100"].startswith(
         "【地震蓝色预警】西藏自治区拉萨市、西藏自治区山南市、西藏自治区那曲市等4地："
     )
+
+
+class LimitedChannel:
+    """A channel simulator with a vendor rate limit of one call a minute."""
+
+    idempotent = False
+    type = "limited"
+    rate = (1, 60.0)
+
+    def __init__(self) -> None:
+        self.name = "limited"
+        self.calls = 0
+
+    def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
+        self.calls += 1
+        return [SendResult(r.key, ok=True) for r in recipients]
+
+
+def test_a_rate_limited_account_defers_without_spending_attempts(
+    env: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clock = [NOW]
+    rt = Runtime.from_settings(load_settings(), clock=lambda: clock[0])
+    feed = [_dingri(), _dingri(mag=6.1)]
+    feed[1]["id"], feed[1]["properties"]["ids"] = "us2", ",us2,"
+    pid = store_payload(
+        rt, "usgs", _feed(tmp_path, "two.json", feed).read_bytes(), url="test://", fetched_at=NOW
+    )
+    ingest_payloads(rt, [pid])
+    settings = rt.settings.channels[0].model_copy(update={"name": "limited"})
+    fan_out(rt.store, rt.renderer, [settings], now=NOW)
+    channel = LimitedChannel()
+    dispatch(rt.store, {"limited": channel}, {"limited": settings}, clock=lambda: clock[0])
+    rows = sorted(rt.store.deliveries(), key=lambda d: d.status)
+    assert channel.calls == 1
+    assert [(d.status, d.error_code, d.attempts) for d in rows] == [
+        ("retry", "rate-limited", 0),
+        ("sent", None, 1),
+    ]
+    clock[0] += timedelta(seconds=61)
+    dispatch(rt.store, {"limited": channel}, {"limited": settings}, clock=lambda: clock[0])
+    assert channel.calls == 2 and {d.status for d in rt.store.deliveries()} == {"sent"}
+    rt.close()

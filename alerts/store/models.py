@@ -40,6 +40,7 @@ __all__ = [
     "OutboxMessage",
     "Publication",
     "QuarantinedRecord",
+    "RateEvent",
     "UTCDateTime",
 ]
 
@@ -284,6 +285,16 @@ class Delivery(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+
+
+class RateEvent(Base):
+    """One call made on a rate-limited channel account; shared by every process."""
+
+    __tablename__ = "rate_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account: Mapped[str] = mapped_column(String(200), index=True)
+    at: Mapped[datetime] = mapped_column(index=True)
 
 
 class OutboxMessage(Base):

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -20,7 +20,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -42,6 +42,7 @@ from alerts.store.models import (
     OutboxMessage,
     Publication,
     QuarantinedRecord,
+    RateEvent,
 )
 from alerts.store.publishing import Publisher, publish_versions
 
@@ -72,6 +73,7 @@ class DeliveryOutcome:
     error_code: str | None = None
     error_text: str | None = None
     next_attempt_at: datetime | None = None
+    refund_attempt: bool = False  # deferred before sending (rate limit): not an attempt
 
 
 class Store:
@@ -642,6 +644,7 @@ class Store:
                         next_attempt_at=o.next_attempt_at,
                         delivered_at=now if o.status == "sent" else None,
                         updated_at=now,
+                        attempts=Delivery.attempts - (1 if o.refund_attempt else 0),
                     )
                 )
 
@@ -651,6 +654,36 @@ class Store:
             if status:
                 stmt = stmt.where(Delivery.status == status)
             return list(s.scalars(stmt))
+
+    # -- rate limits shared by every process ---------------------------------------------
+
+    def reserve_rate(self, account: str, *, limit: int, window_s: float, now: datetime) -> float:
+        """Take one call from the account's budget: 0 if taken, else seconds to wait.
+
+        The reservation is inserted first and counted after, in one transaction
+        that holds the write lock (SQLite) or an advisory lock on the account
+        (PostgreSQL), so two processes can never both take the last slot.
+        """
+        since = now - timedelta(seconds=window_s)
+        with self.session() as s:
+            if self.engine.dialect.name == "postgresql":
+                s.execute(text("SELECT pg_advisory_xact_lock(hashtext(:a))"), {"a": account})
+            mine = RateEvent(account=account, at=now)
+            s.add(mine)
+            s.flush()
+            taken = s.scalars(
+                select(RateEvent.at)
+                .where(RateEvent.account == account, RateEvent.at > since)
+                .order_by(RateEvent.at)
+            ).all()
+            if len(taken) <= limit:
+                s.execute(
+                    delete(RateEvent).where(RateEvent.account == account, RateEvent.at <= since)
+                )
+                return 0.0
+            s.delete(mine)
+            oldest = taken[0]
+            return max((oldest - since).total_seconds(), 0.001)
 
     # -- outbox -------------------------------------------------------------------
 
