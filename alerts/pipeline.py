@@ -71,6 +71,7 @@ class Runtime:
     renderer: Renderer
     clock: Callable[[], datetime] = utcnow
     _locations: list[openmeteo.Location] | None = field(default=None, repr=False)
+    _channel_session: requests.Session | None = field(default=None, repr=False)
 
     @classmethod
     def from_settings(
@@ -91,8 +92,13 @@ class Runtime:
         )
 
     def channels(self) -> dict[str, Channel]:
+        """The enabled channels, sharing one HTTP session (connection reuse)."""
+        if self._channel_session is None:
+            self._channel_session = requests.Session()
         return {
-            c.name: build_channel(c, store=self.store, clock=self.clock)
+            c.name: build_channel(
+                c, store=self.store, clock=self.clock, session=self._channel_session
+            )
             for c in self.settings.channels
             if c.enabled
         }
@@ -154,6 +160,8 @@ class Runtime:
         )
 
     def close(self) -> None:
+        if self._channel_session is not None:
+            self._channel_session.close()
         self.store.close()
 
 
