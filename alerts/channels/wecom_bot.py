@@ -1,0 +1,258 @@
+"""WeCom group robot (企业微信群机器人): one webhook call posts one message to one group.
+
+``POST {base_url}/cgi-bin/webhook/send?key=KEY`` with ``text`` or ``markdown``
+JSON. The key is the whole credential; users often paste the whole webhook
+URL, so ``credentials.key`` accepts either (the key is taken from its query;
+the host of a pasted URL is ignored: ``base_url`` alone says where requests go).
+
+Addressing: a robot posts to the one group it belongs to, so the recipients'
+addresses are not used. One HTTP call is made per message and every recipient
+gets that call's result (configure one recipient per robot channel, e.g. the
+group's name, so the ledger has one row per group).
+
+Failure is reported inside HTTP 200 as ``errcode``: 0 is success; 45009
+(frequency limit), -1 (busy), HTTP 5xx and transport errors are retryable;
+93000 (invalid key), 40058 (too long), 40008 (bad msgtype) are fatal; an
+unknown errcode, or a 200 without one, is retryable (never counted as sent).
+
+Size limits (UTF-8 bytes of ``content``: text 2048, markdown 4096) are enforced
+before sending: a longer body is cut at a line (or sentence) boundary keeping
+its headline and its last line (the "详情：..." link), see :func:`fit`; a body
+that cannot be cut to fit gets fatal ``too-long`` and nothing is sent.
+
+Not idempotent: the robot API has no deduplication, so a send interrupted
+mid-call may or may not have been delivered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import requests
+
+from alerts.channels.base import Message, Recipient, SendResult
+from alerts.channels.http import Reply, classify, request, results
+from alerts.config import ChannelSettings, ConfigError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "LIMITS",
+    "WeComBotChannel",
+    "body_of",
+    "build",
+    "fit",
+    "interpret",
+    "parse_key",
+]
+
+DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
+LIMITS = {"text": 2048, "markdown": 4096}  # bytes of content, UTF-8
+RETRY = (45009, -1)
+FATAL = (93000, 40058, 40008)
+SENTENCE_ENDS = "。！？"
+CUT_MARK = "……"  # a line of its own where the body was cut
+
+
+def _nbytes(text: str) -> int:
+    return len(text.encode("utf-8"))
+
+
+def body_of(message: Message) -> str:
+    """The text a WeCom message carries: the rendered body (its first line is the subject)."""
+    return message.body.strip("\n") or message.subject
+
+
+def fit(content: str, limit: int) -> str | None:
+    """``content`` within ``limit`` UTF-8 bytes, or None when it cannot be cut to fit.
+
+    A body over the limit keeps its first line (the headline) and its last line
+    (the link line "详情：..."); of the lines between, it keeps the longest run
+    from the top that fits, ending at a whole line or, inside the first line
+    that does not fit, after a sentence end (。！？). A line "……" marks the cut
+    when there is room for it. Cuts fall between characters, never inside one.
+    """
+    if _nbytes(content) <= limit:
+        return content
+    lines = content.strip("\n").split("\n")
+    if len(lines) < 2:
+        return None
+    head, middle, tail = lines[0], lines[1:-1], lines[-1]
+    for mark in ([CUT_MARK], []):
+        budget = limit - _nbytes("\n".join([head, *mark, tail]))
+        if budget < 0:
+            continue
+        kept: list[str] = []
+        for line in middle:
+            cost = _nbytes(line) + 1  # the line and one more newline
+            if cost <= budget:
+                kept.append(line)
+                budget -= cost
+                continue
+            part = _sentence_prefix(line, budget - 1)
+            if part:
+                kept.append(part)
+            break
+        return "\n".join([head, *kept, *mark, tail])
+    return None
+
+
+def _sentence_prefix(line: str, budget: int) -> str:
+    """The longest start of ``line`` ending with a sentence end, within ``budget`` bytes."""
+    best, used = "", 0
+    for i, ch in enumerate(line):
+        used += _nbytes(ch)
+        if used > budget:
+            break
+        if ch in SENTENCE_ENDS:
+            best = line[: i + 1]
+    return best
+
+
+def parse_key(value: str, *, channel: str) -> str:
+    """The robot key from a bare key or a pasted webhook URL (``...?key=KEY``)."""
+    value = value.strip()
+    if "://" in value or "?" in value or "key=" in value:
+        keys = parse_qs(urlsplit(value).query).get("key") or parse_qs(value).get("key")
+        if not keys or not keys[0].strip():
+            raise ConfigError(
+                f"channels.{channel}.credentials.key: a webhook URL must contain key=..."
+            )
+        return keys[0].strip()
+    return value
+
+
+def _errcode(body: Any) -> Any:
+    code = body.get("errcode")
+    if isinstance(code, str) and code.lstrip("-").isdigit():
+        return int(code)
+    return code
+
+
+def interpret(
+    reply: Reply,
+    *,
+    retry: Collection[Any],
+    fatal: Collection[Any],
+    secrets: Sequence[str] = (),
+) -> tuple[str, str | None, str | None]:
+    """``(outcome, error_code, error_text)`` of a WeCom answer; secrets are masked in the text.
+
+    Transport errors and HTTP 5xx retry; otherwise the ``errcode`` decides, and
+    an answer without one (a proxy's page, an empty 200) retries: only errcode
+    0 counts as delivered.
+    """
+
+    def mask(text: str) -> str:
+        for s in secrets:
+            if s:
+                text = text.replace(s, "***")
+        return text[:500]
+
+    if reply.error is not None:
+        return "retry", "transport", mask(reply.error)
+    if reply.status is not None and reply.status >= 500:
+        return "retry", f"http-{reply.status}", mask(reply.text)
+    if isinstance(reply.body, dict) and "errcode" in reply.body:
+        code = _errcode(reply.body)
+        outcome = classify(code, ok=(0,), retry=retry, fatal=fatal)
+        if outcome == "ok":
+            return "ok", None, None
+        return outcome, str(code), mask(f"{code} {reply.body.get('errmsg', '')}".strip())
+    return "retry", f"http-{reply.status}", mask(reply.text or "answer without errcode")
+
+
+class WeComBotChannel:
+    type = "wecom_bot"
+    idempotent = False  # the robot API does not deduplicate
+    rate: tuple[float, float] = (20, 60)  # 20 messages per 60 s per robot
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        key: str,
+        session: requests.Session,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout_s: float = 10.0,
+        msgtype: str = "markdown",
+        mention_all: bool = False,
+        rate_per_minute: float | None = None,
+    ) -> None:
+        if msgtype not in LIMITS:
+            raise ConfigError(
+                f"channels.{name}.options.msgtype: {msgtype!r} is not one of text, markdown"
+            )
+        if mention_all and msgtype != "text":
+            raise ConfigError(
+                f"channels.{name}.options.mention_all: WeCom allows @all only with msgtype text"
+            )
+        self.name = name
+        self._key = key
+        self._session = session
+        self._url = f"{base_url.rstrip('/')}/cgi-bin/webhook/send"
+        self._timeout = timeout_s
+        self.msgtype = msgtype
+        self.mention_all = mention_all
+        if rate_per_minute is not None:
+            self.rate = (rate_per_minute, 60)
+
+    def payload(self, content: str) -> dict[str, Any]:
+        if self.msgtype == "text":
+            text: dict[str, Any] = {"content": content}
+            if self.mention_all:
+                text["mentioned_list"] = ["@all"]
+            return {"msgtype": "text", "text": text}
+        return {"msgtype": "markdown", "markdown": {"content": content}}
+
+    def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
+        if not recipients:
+            return []
+        body = body_of(message)
+        limit = LIMITS[self.msgtype]
+        content = fit(body, limit)
+        if content is None:
+            return results(
+                recipients,
+                "fatal",
+                code="too-long",
+                text=f"{self.msgtype} body of {_nbytes(body)} bytes cannot be cut to {limit}",
+            )
+        reply = request(
+            self._session,
+            "POST",
+            self._url,
+            timeout=self._timeout,
+            params={"key": self._key},
+            json=self.payload(content),
+        )
+        outcome, code, text = interpret(reply, retry=RETRY, fatal=FATAL, secrets=[self._key])
+        return results(recipients, outcome, code=code, text=text)
+
+
+def _flag(settings: ChannelSettings, option: str) -> bool:
+    value = settings.options.get(option, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"channels.{settings.name}.options.{option}: must be true or false")
+    return value
+
+
+def build(
+    settings: ChannelSettings,
+    *,
+    session: requests.Session,
+    clock: Callable[[], datetime],
+) -> WeComBotChannel:
+    del clock  # the robot keeps no time-dependent state
+    return WeComBotChannel(
+        name=settings.name,
+        key=parse_key(settings.secret("key"), channel=settings.name),
+        session=session,
+        base_url=settings.base_url or DEFAULT_BASE_URL,
+        timeout_s=settings.timeout_s,
+        msgtype=str(settings.options.get("msgtype", "markdown")),
+        mention_all=_flag(settings, "mention_all"),
+        rate_per_minute=settings.rate_per_minute,
+    )
