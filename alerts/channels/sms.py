@@ -1,0 +1,310 @@
+"""Aliyun SMS (``SendSms``, RPC API version 2017-05-25).
+
+Credentials: ``access_key_id``, ``access_key_secret``, ``sign_name`` and
+``template_code`` (the signature and template are pre-approved in the
+console). Options: ``template_params`` maps the template's variables to
+message fields (default ``{"content": "text"}``), see :data:`FIELDS`.
+
+Recipients are mainland mobile numbers (``1[3-9]`` + 9 digits, optionally
+prefixed ``+86``/``0086``/``86``; spaces and dashes ignored). A number that
+is not one fails fatally here with ``isv.MOBILE_NUMBER_ILLEGAL``, without a
+call. Valid numbers go out in batches of at most 1000 per call; every
+recipient of a batch shares the call's outcome.
+
+Length: the phone shows ``【sign_name】`` + the text. At most 70 characters
+is one SMS; longer texts are billed in 67-character segments, 500 characters
+at most. A longer text is fitted (:func:`fit`): the first line (the headline)
+and the last line (the link) are kept, the lines between are cut at a
+sentence boundary. A successful result's ``provider_message_id`` is
+``"<BizId>;segments=N"`` (N for the signature plus the fitted text; a custom
+template's fixed wording adds to what the vendor bills).
+
+Outcomes: ``Code == "OK"`` is delivered (to the gateway). ``isp.SYSTEM_ERROR``,
+HTTP 5xx, timeouts and unknown codes are retryable.
+``isv.BUSINESS_LIMIT_CONTROL`` is per-number throttling: retryable, but the
+error text starts with ``wait:`` since only time (the ledger's backoff) helps.
+Bad numbers, templates, JSON, balance, signature and key errors are fatal.
+
+Not idempotent: the API dedups nothing, so the same call twice sends twice.
+``OutId`` carries a stable reference derived from the recipients' delivery
+keys so the delivery receipts can be matched; a send interrupted mid-call is
+not retried blindly but left to an operator as "unknown" by the ledger.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import unicodedata
+import uuid
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from urllib.parse import quote
+
+import requests
+
+from alerts.channels.base import Message, Recipient, SendResult
+from alerts.channels.http import Reply, classify, request, results
+from alerts.config import ChannelSettings, ConfigError
+
+__all__ = [
+    "DEFAULT_URL",
+    "FIELDS",
+    "AliyunSmsChannel",
+    "build",
+    "fit",
+    "normalize_number",
+    "percent_encode",
+    "segments",
+    "sign",
+]
+
+DEFAULT_URL = "https://dysmsapi.aliyuncs.com"
+VERSION = "2017-05-25"
+REGION = "cn-hangzhou"
+MAX_NUMBERS = 1000
+MAX_CHARS = 500
+SINGLE_SMS = 70
+SEGMENT = 67
+
+ILLEGAL_NUMBER = "isv.MOBILE_NUMBER_ILLEGAL"
+RETRY_CODES = ("isp.SYSTEM_ERROR", "isv.BUSINESS_LIMIT_CONTROL")
+FATAL_CODES = (
+    ILLEGAL_NUMBER,
+    "isv.TEMPLATE_MISSING_PARAMETERS",
+    "isv.INVALID_JSON_PARAM",
+    "isv.AMOUNT_NOT_ENOUGH",
+    "isv.MOBILE_COUNT_OVER_LIMIT",
+    "isv.SMS_SIGNATURE_ILLEGAL",
+    "isv.SMS_TEMPLATE_ILLEGAL",
+    "isv.PARAM_LENGTH_LIMIT",
+    "isv.ACCOUNT_NOT_EXISTS",
+    "isv.ACCOUNT_ABNORMAL",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId.NotFound",
+    "InvalidAccessKeyId.Inactive",
+)
+
+# Message fields a template variable may take (options["template_params"] values).
+FIELDS = ("text", "subject", "link", "alert_id", "version", "identifier")
+
+_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[3-9]\d{9})")
+_SENTENCE_END = "。！？\n"
+_URL = re.compile(r"https?://\S+")
+
+
+def normalize_number(address: str) -> str | None:
+    """The 11-digit mainland mobile number, or None when it is not one."""
+    m = _MOBILE.fullmatch(re.sub(r"[\s\-]", "", address))
+    return m.group(1) if m else None
+
+
+def percent_encode(value: str) -> str:
+    """Aliyun's RPC encoding: RFC 3986, UTF-8, only ``A-Za-z0-9-_.~`` unescaped."""
+    return quote(value, safe="~").replace("+", "%20").replace("*", "%2A").replace("%7E", "~")
+
+
+def sign(params: dict[str, str], secret: str, method: str = "GET") -> str:
+    """Signature v1 (HMAC-SHA1) of an RPC request's parameters (without Signature)."""
+    canonical = "&".join(
+        f"{percent_encode(k)}={percent_encode(v)}" for k, v in sorted(params.items())
+    )
+    to_sign = f"{method}&{percent_encode('/')}&{percent_encode(canonical)}"
+    digest = hmac.new((secret + "&").encode(), to_sign.encode(), hashlib.sha1).digest()
+    return base64.b64encode(digest).decode()
+
+
+def segments(text: str) -> int:
+    """SMS segments billed for the whole text (signature included)."""
+    n = len(text)
+    return 1 if n <= SINGLE_SMS else -(-n // SEGMENT)
+
+
+def _joined(ch: str) -> bool:
+    """True for characters that belong to the one before (never cut in front of them)."""
+    return (
+        bool(unicodedata.combining(ch))
+        or ch in "\u200d\ufe0e\ufe0f"
+        or ("\U0001f3fb" <= ch <= "\U0001f3ff")
+    )
+
+
+def _cut(text: str, limit: int) -> str:
+    """At most ``limit`` characters: up to the last sentence end, else a hard cut with …."""
+    if len(text) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    window = text[:limit]
+    end = max(window.rfind(ch) for ch in _SENTENCE_END)
+    if end >= 0:
+        return window[: end + 1].rstrip("\n")
+    n = limit - 1
+    while n > 0 and (_joined(text[n]) or text[n - 1] == "\u200d"):
+        n -= 1
+    return text[:n] + "…"
+
+
+def fit(body: str, sign_name: str, limit: int = MAX_CHARS) -> str:
+    """The body, cut so that ``【sign_name】`` + body is at most ``limit`` characters.
+
+    Keeps the first line (the headline) and the last line (the link) whole
+    where they fit, and cuts the lines between at a sentence end (。！？ or a
+    line break); blank lines are dropped only when cutting is needed.
+    """
+    budget = limit - len(sign_name) - 2
+    text = body.strip()
+    if len(text) <= budget:
+        return text
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if len(lines) < 2:
+        return _cut(text, budget)
+    first, last, middle = lines[0], lines[-1], "\n".join(lines[1:-1])
+    if len(last) + 1 >= budget:  # not even the link fits beside a headline
+        return _cut(text, budget)
+    room = budget - len(first) - len(last) - 2
+    if room < 0:  # the headline alone is too long: shorten it, keep the link
+        return _cut(first, budget - len(last) - 1) + "\n" + last
+    kept = _cut(middle, room - 1) if middle and room > 1 else ""
+    return "\n".join(part for part in (first, kept, last) if part)
+
+
+class AliyunSmsChannel:
+    idempotent = False
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        access_key_id: str,
+        access_key_secret: str,
+        sign_name: str,
+        template_code: str,
+        template_params: dict[str, str],
+        session: requests.Session,
+        clock: Callable[[], datetime],
+        base_url: str | None = None,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self._key_id = access_key_id
+        self._secret = access_key_secret
+        self._sign_name = sign_name
+        self._template_code = template_code
+        self._template_params = template_params
+        self._session = session
+        self._clock = clock
+        self._url = (base_url or DEFAULT_URL).rstrip("/") + "/"
+        self._timeout = timeout_s
+
+    def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
+        by_key: dict[str, SendResult] = {}
+        valid: list[tuple[Recipient, str]] = []
+        for r in recipients:
+            number = normalize_number(r.address)
+            if number is None:
+                by_key[r.key] = SendResult(
+                    r.key,
+                    ok=False,
+                    error_code=ILLEGAL_NUMBER,
+                    error_text=f"not a mainland mobile number: {r.address!r}",
+                )
+            else:
+                valid.append((r, number))
+        if valid:
+            text = fit(message.body, self._sign_name)
+            count = segments(f"【{self._sign_name}】{text}")
+            param = self._template_param(message, text)
+            for start in range(0, len(valid), MAX_NUMBERS):
+                batch = valid[start : start + MAX_NUMBERS]
+                for res in self._call(batch, param, count):
+                    by_key[res.key] = res
+        return [by_key[r.key] for r in recipients]
+
+    def _template_param(self, message: Message, text: str) -> str:
+        link = _URL.search(text.splitlines()[-1] if text else "")
+        values = {
+            "text": text,
+            "subject": message.subject,
+            "link": link.group(0) if link else "",
+            "alert_id": message.alert_id,
+            "version": str(message.version),
+            "identifier": message.identifier or "",
+        }
+        params = {var: values[field] for var, field in self._template_params.items()}
+        return json.dumps(params, ensure_ascii=False, separators=(",", ":"))
+
+    def _call(self, batch: list[tuple[Recipient, str]], param: str, count: int) -> list[SendResult]:
+        recipients = [r for r, _ in batch]
+        numbers = list(dict.fromkeys(number for _, number in batch))
+        out_id = hashlib.sha1("\n".join(sorted(r.key for r in recipients)).encode()).hexdigest()
+        now = self._clock()
+        now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+        params = {
+            "AccessKeyId": self._key_id,
+            "Action": "SendSms",
+            "Format": "JSON",
+            "RegionId": REGION,
+            "SignatureMethod": "HMAC-SHA1",
+            "SignatureNonce": uuid.uuid4().hex,
+            "SignatureVersion": "1.0",
+            "Timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Version": VERSION,
+            "PhoneNumbers": ",".join(numbers),
+            "SignName": self._sign_name,
+            "TemplateCode": self._template_code,
+            "TemplateParam": param,
+            "OutId": out_id[:32],
+        }
+        params["Signature"] = sign(params, self._secret)
+        query = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in params.items())
+        reply = request(self._session, "GET", f"{self._url}?{query}", timeout=self._timeout)
+        return self._results(recipients, reply, count)
+
+    @staticmethod
+    def _results(recipients: list[Recipient], reply: Reply, count: int) -> list[SendResult]:
+        body = reply.body if isinstance(reply.body, dict) else {}
+        code = body.get("Code")
+        if reply.error is not None:
+            return results(recipients, "retry", code="transport", text=reply.error)
+        if code is None:  # no vendor answer: a proxy page, a 5xx, garbage
+            return results(recipients, "retry", code=f"http {reply.status}", text=reply.text[:300])
+        outcome = classify(code, ok=["OK"], retry=RETRY_CODES, fatal=FATAL_CODES)
+        if outcome == "ok":
+            return results(recipients, "ok", provider_id=f"{body.get('BizId')};segments={count}")
+        text = f"{body.get('Message', '')} (RequestId {body.get('RequestId', '?')})"
+        if code == "isv.BUSINESS_LIMIT_CONTROL":
+            text = "wait: per-number throttling; " + text
+        return results(recipients, outcome, code=code, text=text)
+
+
+def build(
+    settings: ChannelSettings, *, session: requests.Session, clock: Callable[[], datetime]
+) -> AliyunSmsChannel:
+    mapping = settings.options.get("template_params", {"content": "text"})
+    if not isinstance(mapping, dict) or not mapping:
+        raise ConfigError(
+            f"channels.{settings.name}.options.template_params: a mapping of template "
+            f"variables to message fields ({', '.join(FIELDS)})"
+        )
+    for var, field in mapping.items():
+        if field not in FIELDS:
+            raise ConfigError(
+                f"channels.{settings.name}.options.template_params.{var}: unknown field "
+                f"{field!r} (one of {', '.join(FIELDS)})"
+            )
+    return AliyunSmsChannel(
+        name=settings.name,
+        access_key_id=settings.secret("access_key_id"),
+        access_key_secret=settings.secret("access_key_secret"),
+        sign_name=settings.secret("sign_name"),
+        template_code=settings.secret("template_code"),
+        template_params={str(k): str(v) for k, v in mapping.items()},
+        session=session,
+        clock=clock,
+        base_url=settings.base_url,
+        timeout_s=settings.timeout_s,
+    )
