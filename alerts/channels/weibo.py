@@ -1,0 +1,250 @@
+"""Sina Weibo (微博): one public post per message on the account's timeline.
+
+Credentials ``access_token`` (a user-delegated OAuth2 token: a person
+authorises the account once; it expires, 21327). Options
+``safe_domain_url`` (required): a link on the app's registered safe domain.
+Every post must contain a URL of that domain; when the message body already
+links to a page on it (host equal, or a subdomain), that link is used,
+otherwise ``safe_domain_url`` is.
+
+``POST /2/statuses/share.json`` with form fields ``access_token`` and
+``status``. The status is at most 140 characters counted the Weibo way: a
+character in U+0000-U+007F counts half, any other one (CJK, full-width
+punctuation) one, a character outside the BMP two (the web client counts
+UTF-16 units), rounded up; the link counts as written. The status is the
+headline (the body's first line), as many whole sentences of the rest as fit
+(cut at 。！？；!?;, ". " or a line end, never mid-sentence; URLs and their
+"详情：" labels dropped), then the link and a unique suffix. Only when not
+even the first sentence fits are its leading clauses kept (cut at ，、：),
+ending in ``…``; a headline too long for the post is cut the same visible way.
+
+Duplicate content is refused (20017 / 20019), so two messages with the same
+text must differ: the suffix is ``(YYYYMMDDHHMMSS-N)``, the issue time and
+serial of a GB/T 35965.1 identifier; a short identifier as is; else eight
+hex digits of a SHA-1 of the identifier, or of ``alert_id#version`` when there
+is no identifier. It is stable, so a retried post of one message stays the
+same text.
+
+One post per message: the recipients are the account's followers, and each
+gets the post's result. Errors come as ``{"request", "error_code", "error"}``
+(often with HTTP 400 / 403): 10022, 10023, 10024, 20016 (rate limits, about 30
+posts an hour), 5xx and transport failures retry; 10017, 20012, 20017, 20019,
+21327, 10014 and the other dead-token codes are fatal; an unknown code
+retries. Not idempotent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import re
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from alerts.channels.base import Message, Recipient, SendResult
+from alerts.channels.http import classify, request, results
+from alerts.config import ChannelSettings, ConfigError
+
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "MAX_LENGTH",
+    "WeiboChannel",
+    "build",
+    "compose_status",
+    "unique_suffix",
+    "weibo_length",
+]
+
+DEFAULT_BASE_URL = "https://api.weibo.com"
+MAX_LENGTH = 140
+MAX_LINK_LENGTH = 60  # a link longer than this (Weibo count) leaves too little room for text
+
+RETRY = {10022, 10023, 10024, 20016}  # IP / user / API rate limits
+FATAL = {
+    10014,  # no permission for this API
+    10017,  # parameter value invalid (no safe-domain URL)
+    20012,  # text too long
+    20017,  # similar content
+    20019,  # repeated content
+    21327,  # token expired
+    21301,  # authorisation failed
+    21314,  # token used
+    21315,  # token expired
+    21316,  # token revoked
+    21317,  # token rejected
+    21332,  # invalid access token
+}
+
+_URL = re.compile(r"https?://[^\s<>\"'，。；、）】」]+")
+_LABEL = re.compile(r"(?:详情|链接|更多|查看|details?|more)?\s*[：:]\s*$", re.IGNORECASE)
+# A sentence ends at 。！？；!?; (with a closing quote), at ". " (not "120.0") or at a line end.
+_SENTENCE = re.compile(
+    r"(?:[^。！？；!?;.\n]|\.(?!\s|$))*(?:[。！？；!?;]+[”’」』）)]?|\.(?=\s|$)|\n|$)"
+)
+_CLAUSE = re.compile(r"[^，、：,:]*[，、：,:]")
+_GBT_TAIL = re.compile(r"_(\d{14})_(\d+)$")
+_SHORT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,16}$")
+
+
+def _units(text: str) -> int:
+    """Half-characters: ASCII 1, other BMP characters 2, astral characters 4."""
+    return sum(1 if ord(c) < 0x80 else 2 if ord(c) <= 0xFFFF else 4 for c in text)
+
+
+def weibo_length(text: str) -> int:
+    """The length Weibo checks against 140: CJK 1, ASCII 1/2, rounded up."""
+    return math.ceil(_units(text) / 2)
+
+
+def unique_suffix(message: Message) -> str:
+    """A short token that differs between messages (see the module notes)."""
+    ident = message.identifier or ""
+    m = _GBT_TAIL.search(ident)
+    if m:
+        return f"{m.group(1)}-{m.group(2)}"
+    if _SHORT_ID.match(ident):
+        return ident
+    seed = ident or f"{message.alert_id}#{message.version}"
+    return hashlib.sha1(seed.encode("utf-8")).hexdigest()[:8]
+
+
+def _on_domain(url: str, host: str) -> bool:
+    got = (urlsplit(url).hostname or "").lower()
+    return got == host or got.endswith("." + host)
+
+
+def _cut_chars(text: str, units: int) -> str:
+    """``text`` cut to ``units`` half-characters, ending in ``…`` when cut."""
+    if _units(text) <= units:
+        return text
+    out = ""
+    for c in text:
+        if _units(out + c) + 2 > units:
+            break
+        out += c
+    return out.rstrip() + "…"
+
+
+def compose_status(message: Message, safe_domain_url: str) -> str:
+    """The post: headline, whole sentences that fit, the safe-domain link, a unique suffix."""
+    body = message.body.strip() or message.subject.strip()
+    host = (urlsplit(safe_domain_url).hostname or "").lower()
+    links = [u for u in _URL.findall(body) if _on_domain(u, host)]
+    link = links[-1] if links and weibo_length(links[-1]) <= MAX_LINK_LENGTH else safe_domain_url
+    tail = f"{link} ({unique_suffix(message)})"
+
+    lines = body.splitlines()
+    headline = " ".join(lines[0].split()) if lines else ""
+    rest = []
+    for line in lines[1:]:
+        text = _URL.sub("", line)
+        if text != line:  # a link line: drop what labelled the link
+            text = _LABEL.sub("", text.rstrip())
+        text = text.strip()
+        if text:
+            rest.append(text)
+
+    budget = 2 * MAX_LENGTH
+    headline = _cut_chars(headline, budget - _units(tail) - 2)  # two newlines
+    room = budget - _units(headline) - _units(tail) - 2
+    sentences = [x for x in _SENTENCE.findall("\n".join(rest)) if x]
+    kept = ""
+    for sentence in sentences:
+        if _units((kept + sentence).strip()) > room:
+            break
+        kept += sentence
+    kept = kept.strip()
+    if (
+        not kept and "".join(sentences).strip()
+    ):  # not even one sentence fits: its leading clauses, marked cut
+        first = next(x for x in sentences if x.strip()).strip()
+        for clause in _CLAUSE.findall(first):
+            if _units(kept + clause) + 1 > room:  # the last mark becomes "…" (2 for 1)
+                break
+            kept += clause
+        kept = kept[:-1] + "…" if kept else ""
+    return "\n".join(part for part in (headline, kept, tail) if part)
+
+
+class WeiboChannel:
+    idempotent = False
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        access_token: str,
+        safe_domain_url: str,
+        session: requests.Session,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout_s: float = 10.0,
+    ) -> None:
+        self.name = name
+        self._token = access_token
+        self._safe_url = safe_domain_url
+        self._session = session
+        self._base = base_url.rstrip("/")
+        self._timeout = timeout_s
+
+    def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
+        if not recipients:
+            return []
+        status = compose_status(message, self._safe_url)
+        reply = request(
+            self._session,
+            "POST",
+            f"{self._base}/2/statuses/share.json",
+            timeout=self._timeout,
+            data={"access_token": self._token, "status": status},
+        )
+        if reply.error is not None:
+            code = "timeout" if "Timeout" in reply.error else "transport"
+            return results(recipients, "retry", code=code, text=reply.error)
+        body: Any = reply.body
+        if isinstance(body, dict) and body.get("error_code") is not None:
+            raw = body["error_code"]
+            try:
+                vendor: int | None = int(raw)
+            except (TypeError, ValueError):
+                vendor = None
+            outcome = classify(vendor, ok=(), retry=RETRY, fatal=FATAL)
+            if reply.status is not None and reply.status >= 500:
+                outcome = "retry"
+            return results(
+                recipients, outcome, code=str(raw), text=str(body.get("error", ""))[:500]
+            )
+        if reply.status is not None and reply.status >= 500:
+            return results(recipients, "retry", code=f"http-{reply.status}", text=reply.text[:200])
+        if reply.status == 200 and isinstance(body, dict) and (body.get("idstr") or body.get("id")):
+            return results(recipients, "ok", provider_id=str(body.get("idstr") or body["id"]))
+        # An answer we cannot read: retry (a repeat is refused as duplicate content).
+        text = reply.text[:200] or "no post id in the answer"
+        return results(recipients, "retry", code=f"http-{reply.status}", text=text)
+
+
+def build(
+    settings: ChannelSettings, *, session: requests.Session, clock: Callable[[], datetime]
+) -> WeiboChannel:
+    access_token = settings.secret("access_token")
+    url = settings.options.get("safe_domain_url")
+    where = f"channels.{settings.name}.options.safe_domain_url"
+    if not url or not isinstance(url, str):
+        raise ConfigError(f"{where}: required for weibo (a link on the app's safe domain)")
+    if not url.startswith(("http://", "https://")) or not urlsplit(url).hostname:
+        raise ConfigError(f"{where}: must be an http(s):// URL, got {url!r}")
+    if any(c.isspace() for c in url) or weibo_length(url) > MAX_LINK_LENGTH:
+        raise ConfigError(
+            f"{where}: at most {MAX_LINK_LENGTH} Weibo characters without spaces, got {url!r}"
+        )
+    return WeiboChannel(
+        name=settings.name,
+        access_token=access_token,
+        safe_domain_url=url,
+        session=session,
+        base_url=settings.base_url or DEFAULT_BASE_URL,
+        timeout_s=settings.timeout_s,
+    )
