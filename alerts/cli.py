@@ -141,6 +141,21 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--by", default=None, help="operator name (default: $USER)")
     cancel.set_defaults(func=_cmd_cancel)
 
+    st = sub.add_parser(
+        "send-test",
+        help="send a test message through a configured channel and show the vendor's answer",
+        description="Send a short test message (marked 【测试】) through one configured "
+        "channel account, outside the delivery ledger, and print each recipient's result.",
+    )
+    st.add_argument("--channel", required=True, help="channel name from the configuration")
+    st.add_argument(
+        "--recipient",
+        action="append",
+        default=None,
+        help="send to this address instead of the configured recipients",
+    )
+    st.set_defaults(func=_cmd_send_test)
+
     feeds = sub.add_parser(
         "feeds",
         help="show each feed's last success, last failure and failures in a row",
@@ -413,6 +428,57 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
         )
     )
     return 0
+
+
+def _cmd_send_test(args: argparse.Namespace) -> int:
+    import uuid
+
+    from alerts.channels import Message, Recipient, build_channel
+    from alerts.pipeline import runtime
+
+    with runtime() as rt:
+        found = [c for c in rt.settings.channels if c.name == args.channel]
+        if not found:
+            names = ", ".join(c.name for c in rt.settings.channels)
+            raise ValueError(f"no channel {args.channel!r} configured (configured: {names})")
+        settings = found[0]
+        channel = build_channel(settings, store=rt.store, clock=rt.clock)
+        now = rt.clock()
+        body = (
+            "【测试】预警发布渠道测试\n"
+            f"这是一条测试消息，用于检查渠道 {settings.name}（{settings.type}）是否可用。"
+            f"发送时间：{now:%Y-%m-%d %H:%M:%S}Z。\n"
+            f"详情：{rt.settings.details_url}"
+        )
+        tag = uuid.uuid4().hex[:12]
+        message = Message(
+            f"test:{tag}",
+            1,
+            "【测试】预警发布渠道测试",
+            body,
+            settings.language,
+            identifier=f"test-{tag}",
+        )
+        recipients = [
+            Recipient(r, f"test-{tag}/{settings.name}/{r}")
+            for r in (args.recipient or settings.recipients)
+        ]
+        results = channel.send(message, recipients)
+    for r in results:
+        print(
+            json.dumps(
+                {
+                    "recipient": r.key.rsplit("/", 1)[-1],
+                    "ok": r.ok,
+                    "retryable": r.retryable,
+                    "provider_message_id": r.provider_message_id,
+                    "error_code": r.error_code,
+                    "error_text": r.error_text,
+                },
+                ensure_ascii=False,
+            )
+        )
+    return 0 if results and all(r.ok for r in results) else 1
 
 
 def _cmd_feeds(args: argparse.Namespace) -> int:
