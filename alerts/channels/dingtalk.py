@@ -17,10 +17,11 @@ lines joined as markdown paragraphs) or ``text``; ``at_all`` (bool) and
 ``at_mobiles`` (list) fill ``at``.
 
 DingTalk answers HTTP 200 and reports failure as ``errcode``. The body may
-be at most 20000 bytes: a longer message is cut at line boundaries keeping
-its first line (the headline) and its last (the link), the dropped lines
-replaced by ``…``; a message that cannot be cut that far fails ``too-long``
-(fatal) without any call. Rate: 20 messages a minute per robot.
+be at most 20000 bytes: a longer message is cut at line boundaries (or a
+sentence end) keeping its first line (the headline) and its last (the link),
+the dropped lines replaced by ``…`` (:func:`alerts.channels.fit.fit_text`
+measuring the JSON body); a message that cannot be cut that far fails
+``too-long`` (fatal) without any call. Rate: 20 messages a minute per robot.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -37,10 +37,11 @@ from urllib.parse import parse_qs, quote_plus, urlsplit
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
-from alerts.channels.http import Reply, classify, request, results
+from alerts.channels.fit import ELLIPSIS, fit_text
+from alerts.channels.http import Reply, Verdict, dumps_json, int_code, judge, post_json, results
 from alerts.config import ChannelSettings, ConfigError
 
-__all__ = ["DEFAULT_BASE_URL", "MAX_BYTES", "DingTalkChannel", "build", "cut_lines", "sign"]
+__all__ = ["DEFAULT_BASE_URL", "MAX_BYTES", "DingTalkChannel", "build", "sign", "too_long"]
 
 DEFAULT_BASE_URL = "https://oapi.dingtalk.com"
 MAX_BYTES = 20000
@@ -50,7 +51,6 @@ OK_CODES = (0,)
 RETRY_CODES = (130101, 410100, -1)  # sent too fast, busy, system busy
 FATAL_CODES = (310000, 300001, 300005, 400013, 400102, 400106)
 MSGTYPES = ("markdown", "text")
-ELLIPSIS = "…"
 
 
 def sign(secret: str, timestamp_ms: int) -> str:
@@ -61,34 +61,14 @@ def sign(secret: str, timestamp_ms: int) -> str:
     return quote_plus(base64.b64encode(mac).decode("ascii"))
 
 
-def cut_lines(text: str, size: Callable[[str], int], limit: int) -> str | None:
-    """``text`` if ``size(text) <= limit``, else cut at line boundaries, or None.
-
-    The first and the last line are kept; as many lines after the first as fit
-    stay, and the dropped ones become one ``…`` line. Whole lines only, so a
-    multi-byte character is never split. None when even first + ``…`` + last
-    exceed the limit.
-    """
-    if size(text) <= limit:
-        return text
-    lines = text.rstrip("\n").split("\n")
-    if len(lines) < 2:
-        return None
-    first, middle, last = lines[0], lines[1:-1], lines[-1]
-
-    def build(kept: int) -> str:
-        return "\n".join([first, *middle[:kept], ELLIPSIS, last])
-
-    if size(build(0)) > limit:
-        return None
-    lo, hi = 0, len(middle)  # build(lo) fits; build(len(middle)) is longer than text
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if size(build(mid)) <= limit:
-            lo = mid
-        else:
-            hi = mid
-    return build(lo)
+def too_long(recipients: Sequence[Recipient], limit: int) -> list[SendResult]:
+    """Fatal ``too-long`` for everyone: the JSON body cannot be cut to ``limit`` bytes."""
+    return results(
+        recipients,
+        "fatal",
+        code="too-long",
+        text=f"cannot fit the message in {limit} bytes at a line boundary",
+    )
 
 
 def _token(value: str) -> str:
@@ -148,10 +128,10 @@ class DingTalkChannel:
         """The request body within :data:`MAX_BYTES`, cut if needed; None if impossible."""
 
         def size(text: str) -> int:
-            return len(_dumps(self.payload(message, text)))
+            return len(dumps_json(self.payload(message, text)))
 
-        text = cut_lines(message.body, size, MAX_BYTES)
-        return None if text is None else _dumps(self.payload(message, text))
+        text = fit_text(message.body, MAX_BYTES, size, mark=ELLIPSIS)
+        return None if text is None else dumps_json(self.payload(message, text))
 
     def url(self) -> str:
         url = f"{self._base_url}/robot/send?access_token={quote_plus(self._token)}"
@@ -165,50 +145,24 @@ class DingTalkChannel:
             return []
         body = self.encode(message)
         if body is None:
-            return results(
-                recipients,
-                "fatal",
-                code="too-long",
-                text=f"cannot fit the message in {MAX_BYTES} bytes at a line boundary",
-            )
-        reply = request(
-            self._session,
-            "POST",
-            self.url(),
-            timeout=self._timeout,
-            data=body,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-            allow_redirects=False,
-        )
-        outcome, code, text = _outcome(reply)
+            return too_long(recipients, MAX_BYTES)
+        reply = post_json(self._session, self.url(), body, timeout=self._timeout)
+        outcome, code, text = _judge(reply, secrets=(self._token, self._secret))
         return results(recipients, outcome, code=code, text=text)
 
 
-def _dumps(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-def _outcome(reply: Reply) -> tuple[str, Any, str | None]:
-    """(outcome, code, text) of one reply: the ``errcode`` first, then HTTP."""
-    if reply.error is not None:
-        return "retry", "transport", reply.error
-    if reply.status is not None and reply.status >= 500:
-        return "retry", reply.status, reply.text[:500] or f"HTTP {reply.status}"
-    body = reply.body
-    if isinstance(body, dict) and "errcode" in body:
-        code = body["errcode"]
-        outcome = classify(code, ok=OK_CODES, retry=RETRY_CODES, fatal=FATAL_CODES)
-        return outcome, code, str(body.get("errmsg", ""))
-    return _http_outcome(reply)
-
-
-def _http_outcome(reply: Reply) -> tuple[str, Any, str | None]:
-    """An answer without a vendor code (a proxy in between): judged by its status."""
-    status = reply.status or 0
-    text = reply.text[:500] or f"HTTP {status}"
-    if status in (408, 425, 429) or status < 300:  # 2xx without errcode: unknown, retry
-        return "retry", status, text
-    return "fatal", status, text
+def _judge(reply: Reply, *, secrets: Sequence[str | None]) -> Verdict:
+    """The ``errcode`` first, then HTTP (:func:`alerts.channels.http.judge`)."""
+    return judge(
+        reply,
+        code_of=lambda body: int_code(body.get("errcode")),
+        text_of=lambda body: str(body.get("errmsg", "")),
+        ok=OK_CODES,
+        retry=RETRY_CODES,
+        fatal=FATAL_CODES,
+        status_code="{}",
+        secrets=secrets,
+    )
 
 
 def build(

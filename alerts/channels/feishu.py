@@ -16,7 +16,7 @@ subject as title and one paragraph per line of the body) or ``text``.
 
 Feishu reports failure as ``code`` in the JSON body, with HTTP 200 or 400;
 the old format's ``StatusCode`` is read too. The JSON body may be at most
-20 KB (20 * 1024 bytes): a longer message is cut at line boundaries keeping
+20 KB (20 * 1024 bytes): a longer message is cut like DingTalk's, keeping
 the first line (the headline) and the last (the link); one that cannot be cut
 that far fails ``too-long`` (fatal) without any call. Rate: 5 messages a
 second per bot (``rate = (5, 1)``), and also at most 100 a minute: a
@@ -29,7 +29,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -38,8 +37,9 @@ from urllib.parse import urlsplit
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
-from alerts.channels.dingtalk import cut_lines
-from alerts.channels.http import Reply, classify, request, results
+from alerts.channels.dingtalk import too_long
+from alerts.channels.fit import ELLIPSIS, fit_text
+from alerts.channels.http import Reply, Verdict, dumps_json, judge, post_json, results
 from alerts.config import ChannelSettings, ConfigError
 
 __all__ = ["DEFAULT_BASE_URL", "MAX_BYTES", "FeishuChannel", "build", "sign"]
@@ -124,57 +124,48 @@ class FeishuChannel:
         signed = self.signature()
 
         def size(text: str) -> int:
-            return len(_dumps(self.payload(message, text, signed)))
+            return len(dumps_json(self.payload(message, text, signed)))
 
-        text = cut_lines(message.body, size, MAX_BYTES)
-        return None if text is None else _dumps(self.payload(message, text, signed))
+        text = fit_text(message.body, MAX_BYTES, size, mark=ELLIPSIS)
+        return None if text is None else dumps_json(self.payload(message, text, signed))
 
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:
             return []
         body = self.encode(message)
         if body is None:
-            return results(
-                recipients,
-                "fatal",
-                code="too-long",
-                text=f"cannot fit the message in {MAX_BYTES} bytes at a line boundary",
-            )
-        reply = request(
-            self._session,
-            "POST",
-            self._url,
-            timeout=self._timeout,
-            data=body,
-            headers={"Content-Type": "application/json; charset=utf-8"},
-            allow_redirects=False,
-        )
-        outcome, code, text = _outcome(reply)
+            return too_long(recipients, MAX_BYTES)
+        reply = post_json(self._session, self._url, body, timeout=self._timeout)
+        outcome, code, text = _judge(reply, secrets=(self._token, self._secret))
         return results(recipients, outcome, code=code, text=text)
 
 
-def _dumps(payload: dict[str, Any]) -> bytes:
-    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+def _code(body: dict[str, Any]) -> Any:
+    return body.get("code", body.get("StatusCode"))
 
 
-def _outcome(reply: Reply) -> tuple[str, Any, str | None]:
-    """(outcome, code, text) of one reply: the body's ``code`` first, then HTTP."""
-    if reply.error is not None:
-        return "retry", "transport", reply.error
-    if reply.status is not None and reply.status >= 500:
-        return "retry", reply.status, reply.text[:500] or f"HTTP {reply.status}"
-    body = reply.body
-    if isinstance(body, dict) and ("code" in body or "StatusCode" in body):
-        code = body.get("code", body.get("StatusCode"))
-        msg = str(body.get("msg", body.get("StatusMessage", "")))
-        if code == TOO_MANY:
-            return ("retry" if "too many request" in msg.lower() else "fatal"), code, msg
-        return classify(code, ok=OK_CODES, retry=RETRY_CODES, fatal=FATAL_CODES), code, msg
-    status = reply.status or 0
-    text = reply.text[:500] or f"HTTP {status}"
-    if status in (408, 425, 429) or status < 300:  # 2xx without a code: unknown, retry
-        return "retry", status, text
-    return "fatal", status, text
+def _msg(body: dict[str, Any]) -> str:
+    return str(body.get("msg", body.get("StatusMessage", "")))
+
+
+def _judge(reply: Reply, *, secrets: Sequence[str | None]) -> Verdict:
+    """The body's ``code`` first, then HTTP (:func:`alerts.channels.http.judge`).
+
+    9499 means two things: "too many request" (retry) or "Bad Request" (fatal).
+    """
+    verdict = judge(
+        reply,
+        code_of=_code,
+        text_of=_msg,
+        ok=OK_CODES,
+        retry=RETRY_CODES,
+        fatal=FATAL_CODES,
+        status_code="{}",
+        secrets=secrets,
+    )
+    if verdict.code == str(TOO_MANY) and "too many request" not in (verdict.text or "").lower():
+        return verdict._replace(outcome="fatal")
+    return verdict
 
 
 def build(

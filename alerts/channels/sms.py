@@ -38,16 +38,17 @@ import hashlib
 import hmac
 import json
 import re
-import unicodedata
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import quote
 
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
-from alerts.channels.http import Reply, classify, request, results
+from alerts.channels.fit import fit_text
+from alerts.channels.http import Reply, judge, request, results
 from alerts.config import ChannelSettings, ConfigError
 
 __all__ = [
@@ -92,7 +93,6 @@ FATAL_CODES = (
 FIELDS = ("text", "subject", "link", "alert_id", "version", "identifier")
 
 _MOBILE = re.compile(r"(?:\+86|0086|86)?(1[3-9]\d{9})")
-_SENTENCE_END = "。！？\n"
 _URL = re.compile(r"https?://\S+")
 
 
@@ -123,53 +123,21 @@ def segments(text: str) -> int:
     return 1 if n <= SINGLE_SMS else -(-n // SEGMENT)
 
 
-def _joined(ch: str) -> bool:
-    """True for characters that belong to the one before (never cut in front of them)."""
-    return (
-        bool(unicodedata.combining(ch))
-        or ch in "\u200d\ufe0e\ufe0f"
-        or ("\U0001f3fb" <= ch <= "\U0001f3ff")
-    )
-
-
-def _cut(text: str, limit: int) -> str:
-    """At most ``limit`` characters: up to the last sentence end, else a hard cut with …."""
-    if len(text) <= limit:
-        return text
-    if limit <= 0:
-        return ""
-    window = text[:limit]
-    end = max(window.rfind(ch) for ch in _SENTENCE_END)
-    if end >= 0:
-        return window[: end + 1].rstrip("\n")
-    n = limit - 1
-    while n > 0 and (_joined(text[n]) or text[n - 1] == "\u200d"):
-        n -= 1
-    return text[:n] + "…"
-
-
 def fit(body: str, sign_name: str, limit: int = MAX_CHARS) -> str:
     """The body, cut so that ``【sign_name】`` + body is at most ``limit`` characters.
 
-    Keeps the first line (the headline) and the last line (the link) whole
-    where they fit, and cuts the lines between at a sentence end (。！？ or a
-    line break); blank lines are dropped only when cutting is needed.
+    :func:`alerts.channels.fit.fit_text` by characters, with a hard cut as the
+    last resort (an SMS is always sent): the first line (the headline) and the
+    last line (the link) are kept whole where they fit, and the lines between
+    are cut at a sentence end (。！？!? or a line end), else hard with "…";
+    blank lines are dropped only when cutting is needed.
     """
     budget = limit - len(sign_name) - 2
     text = body.strip()
     if len(text) <= budget:
         return text
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    if len(lines) < 2:
-        return _cut(text, budget)
-    first, last, middle = lines[0], lines[-1], "\n".join(lines[1:-1])
-    if len(last) + 1 >= budget:  # not even the link fits beside a headline
-        return _cut(text, budget)
-    room = budget - len(first) - len(last) - 2
-    if room < 0:  # the headline alone is too long: shorten it, keep the link
-        return _cut(first, budget - len(last) - 1) + "\n" + last
-    kept = _cut(middle, room - 1) if middle and room > 1 else ""
-    return "\n".join(part for part in (first, kept, last) if part)
+    return fit_text("\n".join(lines), budget, len, hard=True) or ""
 
 
 class AliyunSmsChannel:
@@ -266,19 +234,27 @@ class AliyunSmsChannel:
 
     @staticmethod
     def _results(recipients: list[Recipient], reply: Reply, count: int) -> list[SendResult]:
-        body = reply.body if isinstance(reply.body, dict) else {}
-        code = body.get("Code")
-        if reply.error is not None:
-            return results(recipients, "retry", code="transport", text=reply.error)
-        if code is None:  # no vendor answer: a proxy page, a 5xx, garbage
-            return results(recipients, "retry", code=f"http {reply.status}", text=reply.text[:300])
-        outcome = classify(code, ok=["OK"], retry=RETRY_CODES, fatal=FATAL_CODES)
+        outcome, code, text = judge(
+            reply,
+            code_of=lambda body: body.get("Code"),
+            text_of=_text,
+            ok=("OK",),
+            retry=RETRY_CODES,
+            fatal=FATAL_CODES,
+            status_code="http {}",
+            code_in_5xx=True,  # Aliyun answers isp.SYSTEM_ERROR with a 5xx
+        )
         if outcome == "ok":
-            return results(recipients, "ok", provider_id=f"{body.get('BizId')};segments={count}")
-        text = f"{body.get('Message', '')} (RequestId {body.get('RequestId', '?')})"
-        if code == "isv.BUSINESS_LIMIT_CONTROL":
-            text = "wait: per-number throttling; " + text
+            biz_id = reply.body.get("BizId")
+            return results(recipients, "ok", provider_id=f"{biz_id};segments={count}")
         return results(recipients, outcome, code=code, text=text)
+
+
+def _text(body: dict[str, Any]) -> str:
+    text = f"{body.get('Message', '')} (RequestId {body.get('RequestId', '?')})"
+    if body.get("Code") == "isv.BUSINESS_LIMIT_CONTROL":
+        return "wait: per-number throttling; " + text
+    return text
 
 
 def build(

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -39,12 +38,12 @@ from typing import Any
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
-from alerts.channels.http import Reply, request, results
+from alerts.channels.http import HTTP_RETRY, dumps_json, judge, post_json, results
 from alerts.config import ChannelSettings, ConfigError
 
 __all__ = ["RETRY_STATUSES", "WebhookChannel", "build", "idempotency_key", "signature"]
 
-RETRY_STATUSES = (408, 425, 429)
+RETRY_STATUSES = HTTP_RETRY
 
 
 def signature(secret: str, timestamp_s: int, body: bytes) -> str:
@@ -99,7 +98,7 @@ class WebhookChannel:
             "recipients": [r.address for r in recipients],
             "sent_at": now.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         }
-        return json.dumps(payload, ensure_ascii=False).encode("utf-8")
+        return dumps_json(payload)
 
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:
@@ -108,38 +107,17 @@ class WebhookChannel:
         body = self.encode(message, recipients, now)
         ts = int(now.timestamp())
         headers = {
-            "Content-Type": "application/json; charset=utf-8",
             "X-Alerts-Timestamp": str(ts),
             "X-Alerts-Signature": signature(self._secret, ts, body),
         }
         if self.idempotent:
             headers["Idempotency-Key"] = idempotency_key(message, recipients)
-        reply = request(
-            self._session,
-            "POST",
-            self.url,
-            timeout=self._timeout,
-            data=body,
-            headers=headers,
-            allow_redirects=False,
-        )
-        outcome, code, text, provider_id = _outcome(reply)
+        reply = post_json(self._session, self.url, body, timeout=self._timeout, headers=headers)
+        # No vendor codes: the HTTP status decides (2xx ok, 408/425/429/5xx retry, else fatal).
+        outcome, code, text = judge(reply, code_of=None, status_code="{}")
+        found = reply.body.get("id") if isinstance(reply.body, dict) else None
+        provider_id = str(found) if outcome == "ok" and found is not None else None
         return results(recipients, outcome, code=code, text=text, provider_id=provider_id)
-
-
-def _outcome(reply: Reply) -> tuple[str, Any, str | None, str | None]:
-    """(outcome, code, text, provider id) of one reply, judged by the HTTP status."""
-    if reply.error is not None:
-        return "retry", "transport", reply.error, None
-    status = reply.status or 0
-    if 200 <= status < 300:
-        body = reply.body
-        found = body.get("id") if isinstance(body, dict) else None
-        return "ok", None, None, str(found) if found is not None else None
-    text = reply.text[:500] or f"HTTP {status}"
-    if status >= 500 or status in RETRY_STATUSES:
-        return "retry", status, text, None
-    return "fatal", status, text, None
 
 
 def build(

@@ -31,10 +31,8 @@ unknown code retries. Not idempotent: WeChat has no client-side dedup key.
 
 from __future__ import annotations
 
-import json
 import re
-import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -42,7 +40,8 @@ from typing import Any
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
-from alerts.channels.http import Reply, classify, request, results
+from alerts.channels.fit import hard_cut
+from alerts.channels.http import Reply, Verdict, int_code, judge, post_json, results
 from alerts.config import ChannelSettings, ConfigError
 from alerts.model import Hazard
 
@@ -81,7 +80,7 @@ _URL = re.compile(r"https?://[^\s<>\"'，。；、）】」]+")
 _LEVEL = re.compile(r"(红|橙|黄|蓝)色")
 _HAZARD_IN_SUBJECT = re.compile(r"【([^【】]{1,6}?)(?:红|橙|黄|蓝)色预警")
 _GBT_STAMP = re.compile(r"_(\d{14})_\d+$")
-_JOINERS = {"\u200d", "\ufe0e", "\ufe0f"}
+_GOT_TOKEN = "access_token"  # the pseudo code of a stable_token answer that carries one
 
 
 @dataclass(frozen=True)
@@ -107,18 +106,11 @@ class _Outcome:
 def cut(text: str, limit: int = FIELD_LIMIT) -> str:
     """One line of at most ``limit`` characters; a cut text ends in ``…``.
 
-    Whitespace runs (newlines included) become one space. The cut never
-    separates a base character from its combining marks or an emoji sequence.
+    Whitespace runs (newlines included) become one space. The cut
+    (:func:`alerts.channels.fit.hard_cut`) never separates a base character
+    from its combining marks or an emoji sequence.
     """
-    flat = " ".join(text.split())
-    if len(flat) <= limit:
-        return flat
-    end = limit - 1
-    while end > 0 and (
-        unicodedata.combining(flat[end]) or flat[end] in _JOINERS or flat[end - 1] in _JOINERS
-    ):
-        end -= 1
-    return flat[:end].rstrip() + "…"
+    return hard_cut(" ".join(text.split()), limit)
 
 
 def _issue_time(message: Message, clock: Callable[[], datetime]) -> str:
@@ -166,22 +158,31 @@ def _link(message: Message) -> str | None:
     return urls[-1] if urls else None
 
 
-def _transport(reply: Reply) -> _Outcome | None:
-    if reply.error is not None:
-        code = "timeout" if "Timeout" in reply.error else "transport"
-        return _Outcome("retry", code, reply.error)
-    if reply.status is not None and reply.status >= 500:
-        return _Outcome("retry", f"http-{reply.status}", reply.text[:200])
-    if not isinstance(reply.body, dict):
-        return _Outcome("retry", f"http-{reply.status}", reply.text[:200] or "no JSON body")
-    return None
+def _errcode(body: dict[str, Any]) -> Any:
+    return int_code(body.get("errcode"))
 
 
-def _errcode(body: dict[str, Any]) -> int | None:
-    try:
-        return int(body["errcode"])
-    except (KeyError, TypeError, ValueError):
-        return None
+def _token_code(body: dict[str, Any]) -> Any:
+    return _GOT_TOKEN if body.get("access_token") else _errcode(body)
+
+
+def _judge(
+    reply: Reply,
+    *,
+    code_of: Callable[[dict[str, Any]], Any],
+    ok: Collection[Any],
+    secrets: Sequence[str],
+) -> Verdict:
+    return judge(
+        reply,
+        code_of=code_of,
+        text_of=lambda body: str(body.get("errmsg", "")),
+        ok=ok,
+        retry=RETRY,
+        fatal=FATAL,
+        timeout_code="timeout",
+        secrets=secrets,
+    )
 
 
 class WeChatOAChannel:
@@ -221,28 +222,23 @@ class WeChatOAChannel:
     # -- token ------------------------------------------------------------------
 
     def _fetch_token(self, *, force: bool) -> str | _Outcome:
-        reply = request(
+        reply = post_json(
             self._session,
-            "POST",
             f"{self._base}/cgi-bin/stable_token",
-            timeout=self._timeout,
-            json={
+            {
                 "grant_type": "client_credential",
                 "appid": self._app_id,
                 "secret": self._app_secret,
                 "force_refresh": force,
             },
+            timeout=self._timeout,
         )
-        failed = _transport(reply)
-        if failed is not None:
-            return _Outcome(failed.outcome, failed.code, f"stable_token: {failed.text}")
+        # Only an answer with an access_token will do (errcode 0 without one retries).
+        verdict = _judge(reply, code_of=_token_code, ok=(_GOT_TOKEN,), secrets=[self._app_secret])
+        if verdict.outcome != "ok":
+            return _Outcome(verdict.outcome, verdict.code, f"stable_token: {verdict.text}")
         body: dict[str, Any] = reply.body
-        token = body.get("access_token")
-        if not token:
-            code = _errcode(body)
-            outcome = classify(code, ok=(), retry=RETRY, fatal=FATAL)
-            shown = str(body.get("errcode", f"http-{reply.status}"))
-            return _Outcome(outcome, shown, f"stable_token: {body.get('errmsg', reply.text[:200])}")
+        token = body["access_token"]
         try:
             expires_in = float(body.get("expires_in", 7200))
         except (TypeError, ValueError):
@@ -262,29 +258,25 @@ class WeChatOAChannel:
     # -- calls ------------------------------------------------------------------
 
     def _post_once(self, path: str, payload: dict[str, Any], token: str) -> _Outcome:
-        reply = request(
+        # UTF-8 as is (post_json): WeChat shows \u escapes literally in some message types.
+        reply = post_json(
             self._session,
-            "POST",
             f"{self._base}{path}",
+            payload,
             timeout=self._timeout,
             params={"access_token": token},
-            # UTF-8 as is: WeChat shows \u escapes literally in some message types.
-            data=json.dumps(payload, ensure_ascii=False).encode("utf-8"),
-            headers={"Content-Type": "application/json; charset=utf-8"},
         )
-        failed = _transport(reply)
-        if failed is not None:
-            return failed
-        body: dict[str, Any] = reply.body
-        code = _errcode(body)
-        if code is None:
-            return _Outcome("retry", f"http-{reply.status}", reply.text[:200] or "no errcode")
-        outcome = classify(code, ok=OK, retry=RETRY, fatal=FATAL)
-        if outcome == "ok":
-            msgid = body.get("msgid", body.get("msg_id"))
+        verdict = _judge(reply, code_of=_errcode, ok=OK, secrets=[token, self._app_secret])
+        if verdict.outcome == "ok":
+            msgid = reply.body.get("msgid", reply.body.get("msg_id"))
             return _Outcome("ok", provider_id=None if msgid is None else str(msgid))
-        text = str(body.get("errmsg", ""))[:500]
-        return _Outcome(outcome, str(body["errcode"]), text, vendor=code)
+        vendor = int_code(verdict.code)
+        return _Outcome(
+            verdict.outcome,
+            verdict.code,
+            verdict.text,
+            vendor=vendor if isinstance(vendor, int) else None,
+        )
 
     def _post(self, path: str, payload: dict[str, Any], state: dict[str, bool]) -> _Outcome:
         token = self._access_token()

@@ -39,8 +39,8 @@ from typing import Any
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
-from alerts.channels.http import request, results
-from alerts.channels.wecom_bot import DEFAULT_BASE_URL, body_of, fit, interpret
+from alerts.channels.http import post_json, request, results
+from alerts.channels.wecom_bot import DEFAULT_BASE_URL, body_of, fit, interpret, too_long
 from alerts.config import ChannelSettings, ConfigError
 
 __all__ = ["WeComAppChannel", "build"]
@@ -165,13 +165,7 @@ class WeComAppChannel:
         body = body_of(message)
         content = fit(body, LIMIT)
         if content is None:
-            return results(
-                recipients,
-                "fatal",
-                code="too-long",
-                text=f"{self.msgtype} body of {len(body.encode('utf-8'))} bytes "
-                f"cannot be cut to {LIMIT}",
-            )
+            return too_long(recipients, self.msgtype, body, LIMIT)
         by_address: dict[str, list[Recipient]] = {}
         for r in recipients:
             by_address.setdefault(r.address.strip(), []).append(r)
@@ -206,13 +200,12 @@ class WeComAppChannel:
             token = self._access_token()
             if isinstance(token, _Failure):
                 return token
-            reply = request(
+            reply = post_json(
                 self._session,
-                "POST",
                 f"{self._base}/cgi-bin/message/send",
+                payload,
                 timeout=self._timeout,
                 params={"access_token": token},
-                json=payload,
             )
             outcome, code, text = interpret(
                 reply, retry=RETRY, fatal=FATAL, secrets=self._secrets(token)

@@ -26,7 +26,7 @@ mid-call may or may not have been delivered.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -34,7 +34,8 @@ from urllib.parse import parse_qs, urlsplit
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
-from alerts.channels.http import Reply, classify, request, results
+from alerts.channels.fit import fit_text, utf8_bytes
+from alerts.channels.http import Reply, Verdict, int_code, judge, post_json, results
 from alerts.config import ChannelSettings, ConfigError
 
 __all__ = [
@@ -46,18 +47,14 @@ __all__ = [
     "fit",
     "interpret",
     "parse_key",
+    "too_long",
 ]
 
 DEFAULT_BASE_URL = "https://qyapi.weixin.qq.com"
 LIMITS = {"text": 2048, "markdown": 4096}  # bytes of content, UTF-8
 RETRY = (45009, -1)
 FATAL = (93000, 40058, 40008)
-SENTENCE_ENDS = "。！？"
 CUT_MARK = "……"  # a line of its own where the body was cut
-
-
-def _nbytes(text: str) -> int:
-    return len(text.encode("utf-8"))
 
 
 def body_of(message: Message) -> str:
@@ -68,47 +65,23 @@ def body_of(message: Message) -> str:
 def fit(content: str, limit: int) -> str | None:
     """``content`` within ``limit`` UTF-8 bytes, or None when it cannot be cut to fit.
 
-    A body over the limit keeps its first line (the headline) and its last line
-    (the link line "详情：..."); of the lines between, it keeps the longest run
-    from the top that fits, ending at a whole line or, inside the first line
-    that does not fit, after a sentence end (。！？). A line "……" marks the cut
-    when there is room for it. Cuts fall between characters, never inside one.
+    :func:`alerts.channels.fit.fit_text` by UTF-8 bytes: the headline and the
+    "详情：..." link line are kept, the lines between cut at a line or sentence
+    end, and a line "……" marks the cut when there is room for it.
     """
-    if _nbytes(content) <= limit:
-        return content
-    lines = content.strip("\n").split("\n")
-    if len(lines) < 2:
-        return None
-    head, middle, tail = lines[0], lines[1:-1], lines[-1]
-    for mark in ([CUT_MARK], []):
-        budget = limit - _nbytes("\n".join([head, *mark, tail]))
-        if budget < 0:
-            continue
-        kept: list[str] = []
-        for line in middle:
-            cost = _nbytes(line) + 1  # the line and one more newline
-            if cost <= budget:
-                kept.append(line)
-                budget -= cost
-                continue
-            part = _sentence_prefix(line, budget - 1)
-            if part:
-                kept.append(part)
-            break
-        return "\n".join([head, *kept, *mark, tail])
-    return None
+    return fit_text(content, limit, utf8_bytes, mark=CUT_MARK)
 
 
-def _sentence_prefix(line: str, budget: int) -> str:
-    """The longest start of ``line`` ending with a sentence end, within ``budget`` bytes."""
-    best, used = "", 0
-    for i, ch in enumerate(line):
-        used += _nbytes(ch)
-        if used > budget:
-            break
-        if ch in SENTENCE_ENDS:
-            best = line[: i + 1]
-    return best
+def too_long(
+    recipients: Sequence[Recipient], msgtype: str, body: str, limit: int
+) -> list[SendResult]:
+    """Fatal ``too-long`` for everyone: the body cannot be cut to ``limit`` bytes."""
+    return results(
+        recipients,
+        "fatal",
+        code="too-long",
+        text=f"{msgtype} body of {utf8_bytes(body)} bytes cannot be cut to {limit}",
+    )
 
 
 def parse_key(value: str, *, channel: str) -> str:
@@ -124,11 +97,12 @@ def parse_key(value: str, *, channel: str) -> str:
     return value
 
 
-def _errcode(body: Any) -> Any:
-    code = body.get("errcode")
-    if isinstance(code, str) and code.lstrip("-").isdigit():
-        return int(code)
-    return code
+def _errcode(body: dict[str, Any]) -> Any:
+    return int_code(body.get("errcode"))
+
+
+def _errtext(body: dict[str, Any]) -> str:
+    return f"{_errcode(body)} {body.get('errmsg', '')}".strip()
 
 
 def interpret(
@@ -136,32 +110,22 @@ def interpret(
     *,
     retry: Collection[Any],
     fatal: Collection[Any],
-    secrets: Sequence[str] = (),
-) -> tuple[str, str | None, str | None]:
-    """``(outcome, error_code, error_text)`` of a WeCom answer; secrets are masked in the text.
+    secrets: Iterable[str | None] = (),
+) -> Verdict:
+    """The verdict on a WeCom answer (:func:`alerts.channels.http.judge`); secrets masked.
 
-    Transport errors and HTTP 5xx retry; otherwise the ``errcode`` decides, and
-    an answer without one (a proxy's page, an empty 200) retries: only errcode
-    0 counts as delivered.
+    Only ``errcode`` 0 counts as delivered; an answer without one (a proxy's
+    page, an empty 200) retries.
     """
-
-    def mask(text: str) -> str:
-        for s in secrets:
-            if s:
-                text = text.replace(s, "***")
-        return text[:500]
-
-    if reply.error is not None:
-        return "retry", "transport", mask(reply.error)
-    if reply.status is not None and reply.status >= 500:
-        return "retry", f"http-{reply.status}", mask(reply.text)
-    if isinstance(reply.body, dict) and "errcode" in reply.body:
-        code = _errcode(reply.body)
-        outcome = classify(code, ok=(0,), retry=retry, fatal=fatal)
-        if outcome == "ok":
-            return "ok", None, None
-        return outcome, str(code), mask(f"{code} {reply.body.get('errmsg', '')}".strip())
-    return "retry", f"http-{reply.status}", mask(reply.text or "answer without errcode")
+    return judge(
+        reply,
+        code_of=_errcode,
+        text_of=_errtext,
+        ok=(0,),
+        retry=retry,
+        fatal=fatal,
+        secrets=secrets,
+    )
 
 
 class WeComBotChannel:
@@ -214,19 +178,13 @@ class WeComBotChannel:
         limit = LIMITS[self.msgtype]
         content = fit(body, limit)
         if content is None:
-            return results(
-                recipients,
-                "fatal",
-                code="too-long",
-                text=f"{self.msgtype} body of {_nbytes(body)} bytes cannot be cut to {limit}",
-            )
-        reply = request(
+            return too_long(recipients, self.msgtype, body, limit)
+        reply = post_json(
             self._session,
-            "POST",
             self._url,
+            self.payload(content),
             timeout=self._timeout,
             params={"key": self._key},
-            json=self.payload(content),
         )
         outcome, code, text = interpret(reply, retry=RETRY, fatal=FATAL, secrets=[self._key])
         return results(recipients, outcome, code=code, text=text)

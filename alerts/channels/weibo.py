@@ -13,8 +13,9 @@ character in U+0000-U+007F counts half, any other one (CJK, full-width
 punctuation) one, a character outside the BMP two (the web client counts
 UTF-16 units), rounded up; the link counts as written. The status is the
 headline (the body's first line), as many whole sentences of the rest as fit
-(cut at 。！？；!?;, ". " or a line end, never mid-sentence; URLs and their
-"详情：" labels dropped), then the link and a unique suffix. Only when not
+(cut at 。！？；, at !?;. before a space or a line end, never mid-sentence;
+URLs and their "详情：" labels dropped), then the link and a unique suffix
+(:func:`alerts.channels.fit.fit_text` by :func:`weibo_length`). Only when not
 even the first sentence fits are its leading clauses kept (cut at ，、：),
 ending in ``…``; a headline too long for the post is cut the same visible way.
 
@@ -36,7 +37,6 @@ retries. Not idempotent.
 from __future__ import annotations
 
 import hashlib
-import math
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -46,7 +46,8 @@ from urllib.parse import urlsplit
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
-from alerts.channels.http import classify, request, results
+from alerts.channels.fit import fit_text, hard_cut, weibo_length, weibo_units
+from alerts.channels.http import int_code, judge, request, results
 from alerts.config import ChannelSettings, ConfigError
 
 __all__ = [
@@ -81,23 +82,10 @@ FATAL = {
 
 _URL = re.compile(r"https?://[^\s<>\"'，。；、）】」]+")
 _LABEL = re.compile(r"(?:详情|链接|更多|查看|details?|more)?\s*[：:]\s*$", re.IGNORECASE)
-# A sentence ends at 。！？；!?; (with a closing quote), at ". " (not "120.0") or at a line end.
-_SENTENCE = re.compile(
-    r"(?:[^。！？；!?;.\n]|\.(?!\s|$))*(?:[。！？；!?;]+[”’」』）)]?|\.(?=\s|$)|\n|$)"
-)
-_CLAUSE = re.compile(r"[^，、：,:]*[，、：,:]")
+# A sentence ends at 。！？；!?; or ". " (not "120.0"), see alerts.channels.fit.sentence_ends.
+SENTENCE_ENDS = "。！？；!?;."
 _GBT_TAIL = re.compile(r"_(\d{14})_(\d+)$")
 _SHORT_ID = re.compile(r"^[A-Za-z0-9._:-]{1,16}$")
-
-
-def _units(text: str) -> int:
-    """Half-characters: ASCII 1, other BMP characters 2, astral characters 4."""
-    return sum(1 if ord(c) < 0x80 else 2 if ord(c) <= 0xFFFF else 4 for c in text)
-
-
-def weibo_length(text: str) -> int:
-    """The length Weibo checks against 140: CJK 1, ASCII 1/2, rounded up."""
-    return math.ceil(_units(text) / 2)
 
 
 def unique_suffix(message: Message) -> str:
@@ -115,18 +103,6 @@ def unique_suffix(message: Message) -> str:
 def _on_domain(url: str, host: str) -> bool:
     got = (urlsplit(url).hostname or "").lower()
     return got == host or got.endswith("." + host)
-
-
-def _cut_chars(text: str, units: int) -> str:
-    """``text`` cut to ``units`` half-characters, ending in ``…`` when cut."""
-    if _units(text) <= units:
-        return text
-    out = ""
-    for c in text:
-        if _units(out + c) + 2 > units:
-            break
-        out += c
-    return out.rstrip() + "…"
 
 
 def compose_status(message: Message, safe_domain_url: str) -> str:
@@ -148,26 +124,22 @@ def compose_status(message: Message, safe_domain_url: str) -> str:
         if text:
             rest.append(text)
 
-    budget = 2 * MAX_LENGTH
-    headline = _cut_chars(headline, budget - _units(tail) - 2)  # two newlines
-    room = budget - _units(headline) - _units(tail) - 2
-    sentences = [x for x in _SENTENCE.findall("\n".join(rest)) if x]
-    kept = ""
-    for sentence in sentences:
-        if _units((kept + sentence).strip()) > room:
-            break
-        kept += sentence
-    kept = kept.strip()
-    if (
-        not kept and "".join(sentences).strip()
-    ):  # not even one sentence fits: its leading clauses, marked cut
-        first = next(x for x in sentences if x.strip()).strip()
-        for clause in _CLAUSE.findall(first):
-            if _units(kept + clause) + 1 > room:  # the last mark becomes "…" (2 for 1)
-                break
-            kept += clause
-        kept = kept[:-1] + "…" if kept else ""
-    return "\n".join(part for part in (headline, kept, tail) if part)
+    # A headline too long for the post is cut visibly, leaving room for two line breaks.
+    headline = hard_cut(headline, 2 * MAX_LENGTH - weibo_units(tail) - 2, weibo_units)
+    lines = [line for line in (headline, *rest) if line]
+    status = fit_text(
+        "\n".join([*lines, tail]), MAX_LENGTH, weibo_length, ends=SENTENCE_ENDS, clauses=True
+    )
+    return status if status is not None else tail  # the link alone always fits
+
+
+_POSTED = "posted"  # the pseudo code of an answer carrying the new post's id
+
+
+def _code(body: dict[str, Any]) -> Any:
+    if body.get("error_code") is not None:
+        return int_code(body["error_code"])
+    return _POSTED if body.get("idstr") or body.get("id") else None
 
 
 class WeiboChannel:
@@ -201,29 +173,22 @@ class WeiboChannel:
             timeout=self._timeout,
             data={"access_token": self._token, "status": status},
         )
-        if reply.error is not None:
-            code = "timeout" if "Timeout" in reply.error else "transport"
-            return results(recipients, "retry", code=code, text=reply.error)
-        body: Any = reply.body
-        if isinstance(body, dict) and body.get("error_code") is not None:
-            raw = body["error_code"]
-            try:
-                vendor: int | None = int(raw)
-            except (TypeError, ValueError):
-                vendor = None
-            outcome = classify(vendor, ok=(), retry=RETRY, fatal=FATAL)
-            if reply.status is not None and reply.status >= 500:
-                outcome = "retry"
+        # An answer we cannot read retries (a repeat is refused as duplicate content).
+        outcome, code, text = judge(
+            reply,
+            code_of=_code,
+            text_of=lambda body: str(body.get("error", "")),
+            ok=(_POSTED,),
+            retry=RETRY,
+            fatal=FATAL,
+            timeout_code="timeout",
+            code_in_5xx=True,  # a 5xx is retried whatever it says, its error_code shown
+        )
+        if outcome == "ok":
             return results(
-                recipients, outcome, code=str(raw), text=str(body.get("error", ""))[:500]
+                recipients, "ok", provider_id=str(reply.body.get("idstr") or reply.body["id"])
             )
-        if reply.status is not None and reply.status >= 500:
-            return results(recipients, "retry", code=f"http-{reply.status}", text=reply.text[:200])
-        if reply.status == 200 and isinstance(body, dict) and (body.get("idstr") or body.get("id")):
-            return results(recipients, "ok", provider_id=str(body.get("idstr") or body["id"]))
-        # An answer we cannot read: retry (a repeat is refused as duplicate content).
-        text = reply.text[:200] or "no post id in the answer"
-        return results(recipients, "retry", code=f"http-{reply.status}", text=text)
+        return results(recipients, outcome, code=code, text=text)
 
 
 def build(
