@@ -12,6 +12,7 @@ USER airflow
 # Owned by airflow: pip builds the project in-tree and writes build metadata there.
 COPY --chown=airflow:0 pyproject.toml constraints.txt README.md /opt/alerts/
 COPY --chown=airflow:0 alerts/ /opt/alerts/alerts/
+COPY --chown=airflow:0 alerts_airflow/ /opt/alerts/alerts_airflow/
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/alerts
 
 # DAGs and plugins baked in; docker-compose.yml bind-mounts the working copies

@@ -5,8 +5,8 @@ set -euo pipefail
 source "$(dirname "$0")/_venv.sh" "test"
 
 echo "==> ruff"
-ruff check alerts dags plugins tests scripts
+ruff check alerts alerts_airflow dags plugins tests scripts
 echo "==> mypy"
-mypy alerts
+mypy alerts alerts_airflow
 echo "==> pytest"
 exec python -m pytest "$@"
