@@ -156,6 +156,29 @@ def _parser() -> argparse.ArgumentParser:
     )
     st.set_defaults(func=_cmd_send_test)
 
+    rend = sub.add_parser(
+        "render",
+        help="print a message exactly as a channel would send it; size/limit on stderr",
+        description="Render a stored alert (or publication), or the render inputs in a JSON "
+        "file, for one configured channel: in the channel's template family and language, cut "
+        "to its limit as the channel would. The message goes to standard output, its size and "
+        "the channel's limit (in the channel's unit) to standard error. Nothing is sent. "
+        "See docs/messages.md for the JSON shape.",
+    )
+    rend.add_argument("--channel", required=True, help="channel name from the configuration")
+    rend.add_argument(
+        "--lang",
+        choices=["zh-CN", "en"],
+        default=None,
+        help="message language (default: the channel's language)",
+    )
+    rend.add_argument(
+        "target",
+        metavar="ALERT_JSON|ALERT_ID",
+        help="a JSON file of render inputs, or an alert id / publication identifier in the store",
+    )
+    rend.set_defaults(func=_cmd_render)
+
     feeds = sub.add_parser(
         "feeds",
         help="show each feed's last success, last failure and failures in a row",
@@ -479,6 +502,139 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
             )
         )
     return 0 if results and all(r.ok for r in results) else 1
+
+
+def _cmd_render(args: argparse.Namespace) -> int:
+    from alerts.channels import Message, build_channel
+    from alerts.pipeline import runtime
+    from alerts.render import family_for, render_publication
+
+    with runtime() as rt:
+        found = [c for c in rt.settings.channels if c.name == args.channel]
+        if not found:
+            names = ", ".join(c.name for c in rt.settings.channels)
+            raise ValueError(f"no channel {args.channel!r} configured (configured: {names})")
+        settings = found[0]
+        channel = build_channel(settings, store=rt.store, clock=rt.clock)
+        family = family_for(settings)
+        language = args.lang or settings.language
+        path = Path(args.target)
+        if path.is_file() or path.suffix.lower() == ".json":
+            inputs = _render_inputs(path)
+            rendered = rt.renderer.render(**inputs, family=family, language=language)
+            ids = (inputs["alert_id"], inputs["version"], inputs["identifier"])
+        else:
+            pub = _publication_of(rt, args.target)
+            members = rt.store.publication_members(pub.id)
+            rendered = render_publication(
+                rt.renderer, pub, members, language=language, family=family
+            )
+            ids = (pub.lead_alert_id, pub.lead_version, pub.identifier)
+    message = Message(ids[0], ids[1], rendered.subject, rendered.body, language, identifier=ids[2])
+    preview = getattr(channel, "preview", None)
+    if preview is None:
+        raise ValueError(f"channel type {settings.type} cannot preview messages")
+    text, size, limit = preview(message)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+    shown = "-" if limit is None else str(limit)
+    print(
+        f"{size}/{shown}  ({settings.name}: {settings.type}, {family} family, {language})",
+        file=sys.stderr,
+    )
+    if limit is not None and size > limit:
+        print(
+            f"alerts: {settings.name}: the message cannot be cut to the limit; "
+            "the channel would not send it (too-long)",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _render_inputs(path: Path) -> dict[str, Any]:
+    """The keyword arguments of Renderer.render from an ALERT_JSON file (docs/messages.md)."""
+    from alerts.model import Level
+
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    missing = [k for k in ("hazard", "level", "facts", "sent") if k not in doc]
+    if missing:
+        raise ValueError(f"{path}: missing {', '.join(missing)} (see docs/messages.md)")
+    unknown = set(doc) - {
+        "hazard", "level", "action", "facts", "regions", "sent", "expires",
+        "alert_id", "version", "status", "identifier",
+    }  # fmt: skip
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {', '.join(sorted(unknown))}")
+    facts = doc["facts"]
+    if not isinstance(facts, dict):
+        raise ValueError(f"{path}: facts must be an object")
+    level = Level.parse(doc["level"])
+    regions = None
+    if doc.get("regions") is not None:
+        if not isinstance(doc["regions"], list) or not all(
+            isinstance(r, dict) for r in doc["regions"]
+        ):
+            raise ValueError(f"{path}: regions must be a list of objects")
+        regions = [
+            {
+                "code": r.get("code"),
+                "name": r.get("name"),
+                "level": Level.parse(r.get("level", level)),
+                "facts": r.get("facts", facts),
+            }
+            for r in doc["regions"]
+        ]
+    code = (regions[0]["code"] if regions else None) or facts.get("location_id") or "preview"
+
+    def when(key: str) -> datetime | None:
+        value = doc.get(key)
+        if value is None:
+            return None
+        try:
+            return _iso_time(str(value))
+        except argparse.ArgumentTypeError as exc:
+            raise ValueError(f"{path}: {key}: {exc}") from None
+
+    sent = when("sent")
+    if sent is None:
+        raise ValueError(f"{path}: sent: required")
+    return {
+        "alert_id": str(doc.get("alert_id") or f"{doc['hazard']}:preview:{code}"),
+        "version": int(doc.get("version", 1)),
+        "action": str(doc.get("action", "issue")),
+        "hazard": str(doc["hazard"]),
+        "level": int(level),
+        "facts": facts,
+        "sent": sent,
+        "expires": when("expires"),
+        "regions": regions,
+        "status": str(doc.get("status", "Actual")),
+        "identifier": doc.get("identifier"),
+    }
+
+
+def _publication_of(rt: Any, ident: str) -> Any:
+    """The publication with this identifier, or the latest one of this alert."""
+    pub = rt.store.publication(ident)
+    if pub is not None:
+        return pub
+    alert = rt.store.alert(ident)
+    if alert is None:
+        raise ValueError(
+            f"no alert or publication {ident!r} in the store, and no such JSON file "
+            "(see `alerts list`)"
+        )
+    published = [v for v in rt.store.alert_versions(ident) if v.publication_id is not None]
+    if not published:
+        raise ValueError(f"alert {ident} has no published version")
+    latest = max(published, key=lambda v: v.version)
+    return next(p for p in rt.store.publications() if p.id == latest.publication_id)
 
 
 def _cmd_feeds(args: argparse.Namespace) -> int:

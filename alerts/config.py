@@ -181,6 +181,9 @@ class Settings(BaseSettings):
         ]
     )
     rules_dir: Path | None = None  # a copy of alerts/criteria/rules; missing files: packaged
+    # Operator message templates, laid out like alerts/templates (<hazard>/<family>.<lang>.j2);
+    # searched first, the packaged templates fill in the rest (see docs/messages.md).
+    templates_dir: Path | None = None
     regions_file: Path | None = None
     language: str = "zh-CN"
     timezone: str = "Asia/Shanghai"
@@ -196,6 +199,13 @@ class Settings(BaseSettings):
     def _known_scheme(cls, value: str) -> str:
         if value and not value.startswith(("sqlite", "postgresql")):
             raise ValueError("must be a sqlite:/// or postgresql+psycopg:// URL")
+        return value
+
+    @field_validator("templates_dir")
+    @classmethod
+    def _a_folder(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_dir():
+            raise ValueError(f"{value} is not a folder")
         return value
 
     @field_validator("channels")

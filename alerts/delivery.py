@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from alerts.channels.base import Channel, Message, Recipient, SendResult
 from alerts.config import ChannelSettings
-from alerts.render import Renderer, render_publication
+from alerts.render import Rendered, Renderer, family_for, render_publication
 from alerts.store import DeliveryOutcome, NewDelivery, Store
 from alerts.store.models import Delivery
 
@@ -42,7 +42,9 @@ def fan_out(
     """Create ledger rows for every publication not yet fanned out; return how many.
 
     Exercise and test publications go to internal channels only; quiet ones
-    (expiry, extension) to none.
+    (expiry, extension) to none. Each channel gets its family's rendering
+    (:func:`alerts.render.family_for`: short, markdown, long or text) in its
+    language; a failing operator template falls back to the packaged one.
     """
     created = 0
     enabled = [c for c in channels if c.enabled]
@@ -50,10 +52,16 @@ def fan_out(
         rows: list[NewDelivery] = []
         if pub.notify:
             members = store.publication_members(pub.id)
+            rendered: dict[tuple[str, str], Rendered] = {}
             for ch in enabled:
                 if pub.status != "Actual" and ch.audience == "public":
                     continue
-                msg = render_publication(renderer, pub, members, language=ch.language)
+                family = family_for(ch)
+                if (family, ch.language) not in rendered:
+                    rendered[(family, ch.language)] = render_publication(
+                        renderer, pub, members, language=ch.language, family=family, fallback=True
+                    )
+                msg = rendered[(family, ch.language)]
                 rows.extend(
                     NewDelivery(
                         key=delivery_key(pub.identifier, ch.name, rcpt),

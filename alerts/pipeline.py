@@ -87,6 +87,8 @@ class Runtime:
                 timezone=settings.timezone,
                 issuer_zh=settings.issuer_zh,
                 details_url=settings.details_url,
+                issuer_en=settings.cap.sender_name_en,
+                templates_dir=settings.templates_dir,
             ),
             clock=clock,
         )

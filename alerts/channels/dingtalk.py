@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -132,6 +133,18 @@ class DingTalkChannel:
 
         text = fit_text(message.body, MAX_BYTES, size, mark=ELLIPSIS)
         return None if text is None else dumps_json(self.payload(message, text))
+
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """The text :meth:`send` would post (markdown: lines as paragraphs), the bytes
+        of its JSON body, and the limit. A message that cannot be cut to fit comes
+        back whole, its size over the limit (:meth:`send` fails it ``too-long``).
+        """
+        body = self.encode(message)
+        if body is None:
+            body = dumps_json(self.payload(message, message.body))
+        payload = json.loads(body)
+        text = payload["text"]["content"] if "text" in payload else payload["markdown"]["text"]
+        return str(text), len(body), MAX_BYTES
 
     def url(self) -> str:
         url = f"{self._base_url}/robot/send?access_token={quote_plus(self._token)}"

@@ -147,6 +147,10 @@ class EmailChannel:
         msg.add_alternative(render_html(message.body, message.language), subtype="html")
         return msg
 
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """The text/plain part as sent (the HTML part is built from it); no size limit."""
+        return message.body, len(message.body), None
+
     def _connect(self) -> smtplib.SMTP:
         context = ssl.create_default_context()
         smtp: smtplib.SMTP

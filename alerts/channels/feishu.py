@@ -29,6 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import json
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
@@ -128,6 +129,22 @@ class FeishuChannel:
 
         text = fit_text(message.body, MAX_BYTES, size, mark=ELLIPSIS)
         return None if text is None else dumps_json(self.payload(message, text, signed))
+
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """The text :meth:`send` would post (a post's paragraphs, one a line; its title
+        is the subject), the bytes of its JSON body, and the limit. A message that
+        cannot be cut to fit comes back whole, its size over the limit.
+        """
+        body = self.encode(message)
+        if body is None:
+            body = dumps_json(self.payload(message, message.body, self.signature()))
+        content = json.loads(body)["content"]
+        if "text" in content:
+            text = str(content["text"])
+        else:
+            paragraphs = content["post"]["zh_cn"]["content"]
+            text = "\n".join("".join(part["text"] for part in p) for p in paragraphs)
+        return text, len(body), MAX_BYTES
 
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:

@@ -24,6 +24,10 @@ class OutboxChannel:
         self._store = store
         self._clock = clock
 
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """The body as stored; its characters; no limit."""
+        return message.body, len(message.body), None
+
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         results = []
         for r in recipients:

@@ -168,6 +168,14 @@ class AliyunSmsChannel:
         self._url = (base_url or DEFAULT_URL).rstrip("/") + "/"
         self._timeout = timeout_s
 
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """What the phone shows, ``【sign_name】`` + the fitted text; its characters; the limit.
+
+        (A custom template's fixed wording, see ``template_params``, is not included.)
+        """
+        text = f"【{self._sign_name}】{fit(message.body, self._sign_name)}"
+        return text, len(text), MAX_CHARS
+
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         by_key: dict[str, SendResult] = {}
         valid: list[tuple[Recipient, str]] = []

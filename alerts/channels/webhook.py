@@ -100,6 +100,10 @@ class WebhookChannel:
         }
         return dumps_json(payload)
 
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """The ``body`` field as sent (the JSON carries it whole); its characters; no limit."""
+        return message.body, len(message.body), None
+
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:
             return []

@@ -295,6 +295,24 @@ class WeChatOAChannel:
                     self._token = None
         return done
 
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """What :meth:`send` would send, without a call.
+
+        Template mode: one ``key: value`` line per template field and the
+        ``url``, the longest field's characters, and the field limit (20).
+        Mass mode: the text, its characters, no limit.
+        """
+        if self._mode == "mass":
+            content = message.body.strip() or message.subject
+            return content, len(content), None
+        data = template_data(message, self._fields, self._clock)
+        lines = [f"{key}: {field['value']}" for key, field in data.items()]
+        link = self._url or _link(message)
+        if link:
+            lines.append(f"url: {link}")
+        size = max((len(field["value"]) for field in data.values()), default=0)
+        return "\n".join(lines), size, FIELD_LIMIT
+
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:
             return []

@@ -39,6 +39,7 @@ from typing import Any
 import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
+from alerts.channels.fit import utf8_bytes
 from alerts.channels.http import post_json, request, results
 from alerts.channels.wecom_bot import DEFAULT_BASE_URL, body_of, fit, interpret, too_long
 from alerts.config import ChannelSettings, ConfigError
@@ -158,6 +159,16 @@ class WeComAppChannel:
             "enable_duplicate_check": 1,
             "duplicate_check_interval": DUPLICATE_CHECK_INTERVAL_S,
         }
+
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """The content :meth:`send` would post, its UTF-8 bytes and the limit.
+
+        A body that cannot be cut to fit comes back whole (over the limit).
+        """
+        body = body_of(message)
+        content = fit(body, LIMIT)
+        text = body if content is None else content
+        return text, utf8_bytes(text), LIMIT
 
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:

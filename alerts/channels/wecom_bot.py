@@ -171,6 +171,18 @@ class WeComBotChannel:
             return {"msgtype": "text", "text": text}
         return {"msgtype": "markdown", "markdown": {"content": content}}
 
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """The content :meth:`send` would post, its UTF-8 bytes and the limit.
+
+        A body that cannot be cut to fit comes back whole (over the limit:
+        :meth:`send` fails it ``too-long``).
+        """
+        body = body_of(message)
+        limit = LIMITS[self.msgtype]
+        content = fit(body, limit)
+        text = body if content is None else content
+        return text, utf8_bytes(text), limit
+
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:
             return []

@@ -162,6 +162,11 @@ class WeiboChannel:
         self._base = base_url.rstrip("/")
         self._timeout = timeout_s
 
+    def preview(self, message: Message) -> tuple[str, int, int | None]:
+        """The status :meth:`send` would post, its Weibo length, and the limit."""
+        status = compose_status(message, self._safe_url)
+        return status, weibo_length(status), MAX_LENGTH
+
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:
             return []
