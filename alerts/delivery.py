@@ -161,7 +161,8 @@ def _rate_wait(
         limit = (settings.rate_per_minute, 60.0)
     if not limit:
         return 0.0
-    account = f"{getattr(channel, 'type', 'channel')}:{channel.name}"
+    kind = settings.type if settings is not None else getattr(channel, "type", "channel")
+    account = f"{kind}:{channel.name}"
     count, window = limit
     if count < 1:  # fractional per-minute budgets: one call per 60/count seconds
         count, window = 1, window / count

@@ -144,6 +144,8 @@ def _code(body: dict[str, Any]) -> Any:
 
 class WeiboChannel:
     idempotent = False
+    # Posting is limited to about 30 an hour per user and app (20016 beyond it).
+    rate: tuple[float, float] | None = (30, 3600.0)
 
     def __init__(
         self,
