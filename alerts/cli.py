@@ -211,6 +211,73 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.set_defaults(func=_cmd_db_upgrade)
 
+    subs = sub.add_parser(
+        "subscribers",
+        help="manage subscribers: add, import, list, remove, export",
+        description="Manage the subscribers who receive alerts on the configured channels "
+        "(see docs/operations.md, Subscribers).",
+    )
+    subs_sub = subs.add_subparsers(dest="subscribers_command", required=True, metavar="ACTION")
+    s_add = subs_sub.add_parser(
+        "add",
+        help="add one subscriber",
+        description="Add one subscriber (an operator's entry). Fails when the channel and "
+        "address are already subscribed; use `import` to update.",
+    )
+    s_add.add_argument("--name", required=True, help="who (a person or a group)")
+    s_add.add_argument("--channel", required=True, help="a configured channel's name")
+    s_add.add_argument(
+        "--address", required=True, help="phone, openid, user id, e-mail, webhook URL or group"
+    )
+    s_add.add_argument("--language", default="zh-CN", choices=["zh-CN", "en"])
+    s_add.add_argument(
+        "--areas",
+        required=True,
+        help="region code prefixes (51, 510100) or circle:lat,lon,km, separated by |",
+    )
+    s_add.add_argument("--hazards", default="", help="hazards separated by | (default: all)")
+    s_add.add_argument("--min-level", default="blue", help="blue/yellow/orange/red (default blue)")
+    s_add.add_argument("--quiet-start", default=None, help="local HH:MM (Asia/Shanghai)")
+    s_add.add_argument("--quiet-end", default=None, help="local HH:MM (Asia/Shanghai)")
+    s_add.set_defaults(func=_cmd_subscribers_add)
+    s_imp = subs_sub.add_parser(
+        "import",
+        help="import (upsert) subscribers from a CSV file",
+        description="Import subscribers from CSV with header "
+        "name,channel,address,language,areas,hazards,min_level (optional quiet_start,quiet_end; "
+        "lists inside a cell separated by |). Good rows are upserted by channel and address; "
+        "bad rows are reported with their line number and left out. Prints a JSON summary; "
+        "exits 2 when any row failed.",
+    )
+    s_imp.add_argument("file", type=Path, help="CSV file ('-' for standard input)")
+    s_imp.set_defaults(func=_cmd_subscribers_import)
+    s_list = subs_sub.add_parser(
+        "list", help="list subscribers", description="List subscribers, active ones by default."
+    )
+    s_list.add_argument("--all", action="store_true", help="include deactivated subscribers")
+    s_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    s_list.set_defaults(func=_cmd_subscribers_list)
+    s_rm = subs_sub.add_parser(
+        "remove",
+        help="deactivate (or purge) a subscriber",
+        description="Deactivate a subscriber, keeping the row and the reason; --purge deletes "
+        "the row instead (erasure on request).",
+    )
+    s_rm.add_argument("channel", help="the subscriber's channel name")
+    s_rm.add_argument("address", help="the subscriber's address")
+    s_rm.add_argument("--reason", default="removed by operator", help="why (kept with the row)")
+    s_rm.add_argument("--purge", action="store_true", help="delete the row")
+    s_rm.set_defaults(func=_cmd_subscribers_remove)
+    s_exp = subs_sub.add_parser(
+        "export",
+        help="export active subscribers as CSV (the import format)",
+        description="Write the active subscribers as CSV in the import format.",
+    )
+    s_exp.add_argument(
+        "file", nargs="?", default="-", help="output file (default '-': standard output)"
+    )
+    s_exp.set_defaults(func=_cmd_subscribers_export)
+
     cfg = sub.add_parser(
         "config",
         help="print the effective configuration as JSON",
@@ -702,6 +769,112 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
             f"store {store.engine.url.render_as_string(hide_password=True)} "
             f"at revision {store.revision()}"
         )
+    return 0
+
+
+def _cmd_subscribers_add(args: argparse.Namespace) -> int:
+    from alerts.store import Store
+    from alerts.subscribers import validate
+
+    settings = load_settings()
+    sub = validate(
+        {
+            "name": args.name,
+            "channel": args.channel,
+            "address": args.address,
+            "language": args.language,
+            "areas": args.areas,
+            "hazards": args.hazards,
+            "min_level": args.min_level,
+            "quiet_start": args.quiet_start,
+            "quiet_end": args.quiet_end,
+            "source": "operator",
+        },
+        {c.name: c.type for c in settings.channels},
+    )
+    with Store(settings.resolved_store_url) as store:
+        sid = store.add_subscriber(sub.model_dump())
+    print(json.dumps({"added": sid, "channel": sub.channel, "address": sub.address}))
+    return 0
+
+
+def _cmd_subscribers_import(args: argparse.Namespace) -> int:
+    from alerts.store import Store
+    from alerts.subscribers import import_csv
+
+    settings = load_settings()
+    text = sys.stdin.read() if str(args.file) == "-" else args.file.read_text(encoding="utf-8")
+    with Store(settings.resolved_store_url) as store:
+        result = import_csv(store, text, {c.name: c.type for c in settings.channels})
+    for line, reason in result.errors:
+        print(f"alerts: error: line {line}: {reason}", file=sys.stderr)
+    print(json.dumps(result.summary(), ensure_ascii=False))
+    return 2 if result.errors else 0
+
+
+def _cmd_subscribers_list(args: argparse.Namespace) -> int:
+    from alerts.model import Level
+    from alerts.store import Store
+
+    with Store(load_settings().resolved_store_url) as store:
+        frame = store.subscribers_frame(active_only=not args.all)
+    for row in frame.to_dict("records"):
+        record = {
+            "id": int(row["id"]),
+            "name": row["name"],
+            "channel": row["channel"],
+            "address": row["address"],
+            "language": row["language"],
+            "areas": row["areas"],
+            "hazards": row["hazards"],
+            "min_level": Level(int(row["min_level"])).colour,
+            "quiet_start": row["quiet_start"],
+            "quiet_end": row["quiet_end"],
+            "active": bool(row["active"]),
+            "source": row["source"],
+            "deactivated_reason": row["deactivated_reason"],
+        }
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            quiet = f" quiet {row['quiet_start']}-{row['quiet_end']}" if row["quiet_start"] else ""
+            state = "" if record["active"] else f"  (inactive: {row['deactivated_reason']})"
+            print(
+                f"{record['id']:>5}  {row['channel']} -> {row['address']}  {row['name']}  "
+                f"{'|'.join(row['areas'])}  {'|'.join(row['hazards']) or 'all'}  "
+                f">= {record['min_level']}  {row['language']}{quiet}{state}"
+            )
+    if frame.empty and not args.json:
+        print("(no subscribers)")
+    return 0
+
+
+def _cmd_subscribers_remove(args: argparse.Namespace) -> int:
+    from alerts.store import Store
+
+    with Store(load_settings().resolved_store_url) as store:
+        if args.purge:
+            done = store.remove_subscriber(args.channel, args.address)
+        else:
+            done = store.deactivate_subscriber(args.channel, args.address, args.reason)
+    if not done:
+        raise ValueError(f"no subscriber {args.address!r} on channel {args.channel!r}")
+    print(
+        json.dumps({"removed" if args.purge else "deactivated": f"{args.channel} {args.address}"})
+    )
+    return 0
+
+
+def _cmd_subscribers_export(args: argparse.Namespace) -> int:
+    from alerts.store import Store
+    from alerts.subscribers import export_csv
+
+    with Store(load_settings().resolved_store_url) as store:
+        text = export_csv(store.subscribers_frame(active_only=True))
+    if args.file == "-":
+        sys.stdout.write(text)
+    else:
+        Path(args.file).write_text(text, encoding="utf-8")
     return 0
 
 

@@ -13,14 +13,28 @@ from tests.simulators.wecom import WeComSimulator
 
 @pytest.mark.parametrize(("key", "code", "ok"), [("robot-key-1", 0, True), ("wrong", 1, False)])
 def test_send_test_reports_the_vendors_answer(
-    alerts_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-    key: str, code: int, ok: bool,
+    alerts_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    key: str,
+    code: int,
+    ok: bool,
 ) -> None:
     with WeComSimulator() as sim:
-        monkeypatch.setenv("ALERTS_CHANNELS", json.dumps([
-            {"name": "duty-room", "type": "wecom_bot", "base_url": sim.url,
-             "credentials": {"key": key}, "recipients": ["duty-group"]},
-        ]))
+        monkeypatch.setenv(
+            "ALERTS_CHANNELS",
+            json.dumps(
+                [
+                    {
+                        "name": "duty-room",
+                        "type": "wecom_bot",
+                        "base_url": sim.url,
+                        "credentials": {"key": key},
+                        "recipients": ["duty-group"],
+                    },
+                ]
+            ),
+        )
         assert main(["send-test", "--channel", "duty-room"]) == code
         (row,) = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
         assert row["recipient"] == "duty-group" and row["ok"] is ok

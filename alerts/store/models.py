@@ -41,6 +41,7 @@ __all__ = [
     "Publication",
     "QuarantinedRecord",
     "RateEvent",
+    "Subscriber",
     "UTCDateTime",
 ]
 
@@ -312,3 +313,31 @@ class OutboxMessage(Base):
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     delivered_at: Mapped[datetime] = mapped_column(index=True)
+
+
+class Subscriber(Base):
+    """A person or group who asked for alerts on one channel (see :mod:`alerts.subscribers`).
+
+    ``areas`` holds region-code prefixes ("51", "510100") or circles
+    ("circle:lat,lon,km"); empty ``hazards`` means every hazard.
+    """
+
+    __tablename__ = "subscribers"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(64))  # a configured channel's name
+    address: Mapped[str] = mapped_column(String(1000))
+    language: Mapped[str] = mapped_column(String(16), default="zh-CN")
+    areas: Mapped[list[str]]
+    hazards: Mapped[list[str]]
+    min_level: Mapped[int] = mapped_column(Integer, default=1)
+    quiet_start: Mapped[str | None] = mapped_column(String(5))  # local HH:MM
+    quiet_end: Mapped[str | None] = mapped_column(String(5))
+    active: Mapped[bool] = mapped_column(Boolean, default=True, index=True)
+    consent_at: Mapped[datetime | None]
+    source: Mapped[str] = mapped_column(String(16))  # csv / operator / wechat
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    deactivated_reason: Mapped[str | None] = mapped_column(Text)

@@ -11,7 +11,7 @@ import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -43,6 +43,7 @@ from alerts.store.models import (
     Publication,
     QuarantinedRecord,
     RateEvent,
+    Subscriber,
 )
 from alerts.store.publishing import Publisher, publish_versions
 
@@ -700,6 +701,124 @@ class Store:
             if limit:
                 stmt = stmt.limit(limit)
             return list(s.scalars(stmt))
+
+    # -- subscribers ------------------------------------------------------------------
+
+    SUBSCRIBER_FIELDS = (
+        "name",
+        "language",
+        "areas",
+        "hazards",
+        "min_level",
+        "quiet_start",
+        "quiet_end",
+        "active",
+        "consent_at",
+        "source",
+    )
+
+    def subscribers_frame(self, *, active_only: bool = False) -> pd.DataFrame:
+        """Every subscriber as one DataFrame (one query), for set-wise matching."""
+        table = Subscriber.__table__
+        stmt = select(table).order_by(table.c.id)
+        if active_only:
+            stmt = stmt.where(table.c.active.is_(True))
+        with self.engine.connect() as conn:
+            result = conn.execute(stmt)
+            frame = pd.DataFrame(result.all(), columns=list(result.keys()))
+        for column in ("areas", "hazards"):
+            frame[column] = frame[column].map(lambda v: list(v or []))
+        for column in ("quiet_start", "quiet_end", "deactivated_reason"):
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+        return frame
+
+    def add_subscriber(self, values: dict[str, Any], *, now: datetime | None = None) -> int:
+        """Add a new subscriber; ``ValueError`` when the channel and address are taken."""
+        now = now or datetime.now(UTC)
+        with self.session() as s:
+            taken = s.scalar(
+                select(Subscriber.id).where(
+                    Subscriber.channel == values["channel"],
+                    Subscriber.address == values["address"],
+                )
+            )
+            if taken is not None:
+                raise ValueError(
+                    f"{values['channel']} {values['address']}: already a subscriber (id {taken})"
+                )
+            row = Subscriber(
+                channel=values["channel"],
+                address=values["address"],
+                created_at=now,
+                updated_at=now,
+                **{k: values[k] for k in self.SUBSCRIBER_FIELDS if k in values},
+            )
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def upsert_subscribers(
+        self, rows: Sequence[dict[str, Any]], *, now: datetime | None = None
+    ) -> tuple[int, int]:
+        """Insert or update (same channel and address) in one transaction: (inserted, updated)."""
+        now = now or datetime.now(UTC)
+        inserted = updated = 0
+        with self.session() as s:
+            existing: dict[tuple[str, str], Subscriber] = {}
+            for channel in {r["channel"] for r in rows}:
+                addresses = {r["address"] for r in rows if r["channel"] == channel}
+                for sub in s.scalars(
+                    select(Subscriber).where(
+                        Subscriber.channel == channel, Subscriber.address.in_(addresses)
+                    )
+                ):
+                    existing[(sub.channel, sub.address)] = sub
+            for r in rows:
+                fields = {k: r[k] for k in self.SUBSCRIBER_FIELDS if k in r}
+                found = existing.get((r["channel"], r["address"]))
+                if found is None:
+                    sub = Subscriber(
+                        channel=r["channel"],
+                        address=r["address"],
+                        created_at=now,
+                        updated_at=now,
+                        **fields,
+                    )
+                    s.add(sub)
+                    existing[(sub.channel, sub.address)] = sub
+                    inserted += 1
+                else:
+                    for key, value in fields.items():
+                        setattr(found, key, value)
+                    if fields.get("active", True):
+                        found.deactivated_reason = None
+                    found.updated_at = now
+                    updated += 1
+        return inserted, updated
+
+    def deactivate_subscriber(
+        self, channel: str, address: str, reason: str, *, now: datetime | None = None
+    ) -> bool:
+        """Stop sending to a subscriber, keeping the row and why; False when unknown."""
+        with self.session() as s:
+            done = s.execute(
+                update(Subscriber)
+                .where(Subscriber.channel == channel, Subscriber.address == address)
+                .values(
+                    active=False, deactivated_reason=reason, updated_at=now or datetime.now(UTC)
+                )
+            )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def remove_subscriber(self, channel: str, address: str) -> bool:
+        """Delete a subscriber's row (e.g. erasure on request); False when unknown."""
+        with self.session() as s:
+            done = s.execute(
+                delete(Subscriber).where(
+                    Subscriber.channel == channel, Subscriber.address == address
+                )
+            )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
 
     # -- helpers --------------------------------------------------------------------
 

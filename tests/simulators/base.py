@@ -81,8 +81,9 @@ class Simulator:
                 body = answer.encoded()
                 try:
                     self.send_response(answer.status)
-                    self.send_header("Content-Type",
-                                     answer.headers.get("Content-Type", "application/json"))
+                    self.send_header(
+                        "Content-Type", answer.headers.get("Content-Type", "application/json")
+                    )
                     for k, v in answer.headers.items():
                         if k != "Content-Type":
                             self.send_header(k, v)
