@@ -41,7 +41,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, get_args
 from xml.etree import ElementTree as ET
 
 import pandas as pd
@@ -50,7 +50,7 @@ from shapely.geometry import Polygon
 from shapely.geometry.base import BaseGeometry
 
 from alerts.feeds.base import FeedFormatError
-from alerts.feeds.cap import CAP_NS, _schema, read_xml
+from alerts.feeds.cap import CAP_NS, Category, Certainty, Severity, Urgency, _schema, read_xml
 
 __all__ = [
     "BEIJING",
@@ -78,23 +78,10 @@ BEIJING = timezone(timedelta(hours=8), "CST")
 STATUSES = ("Actual", "Exercise", "System", "Test", "Draft")
 MSG_TYPES = ("Alert", "Update", "Cancel", "Ack", "Error")
 SCOPES = ("Public", "Restricted", "Private")
-CATEGORIES = (
-    "Geo",
-    "Met",
-    "Safety",
-    "Security",
-    "Rescue",
-    "Fire",
-    "Health",
-    "Env",
-    "Transport",
-    "Infra",
-    "CBRNE",
-    "Other",
-)
-URGENCIES = ("Immediate", "Expected", "Future", "Past", "Unknown")
-SEVERITIES = ("Extreme", "Severe", "Moderate", "Minor", "Unknown")
-CERTAINTIES = ("Observed", "Likely", "Possible", "Unlikely", "Unknown")
+CATEGORIES: tuple[str, ...] = get_args(Category)
+URGENCIES: tuple[str, ...] = get_args(Urgency)
+SEVERITIES: tuple[str, ...] = get_args(Severity)
+CERTAINTIES: tuple[str, ...] = get_args(Certainty)
 
 _YEAR_MIN, _YEAR_MAX = 1900, 2200
 _DECIMALS = 4

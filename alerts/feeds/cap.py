@@ -306,28 +306,34 @@ class _Area(BaseModel):
         return value
 
 
+# The enumerations of the CAP 1.2 schema that an <info> block uses; the
+# exporter (alerts.cap_out) checks its output against the same values.
+Category = Literal[
+    "Geo",
+    "Met",
+    "Safety",
+    "Security",
+    "Rescue",
+    "Fire",
+    "Health",
+    "Env",
+    "Transport",
+    "Infra",
+    "CBRNE",
+    "Other",
+]
+Urgency = Literal["Immediate", "Expected", "Future", "Past", "Unknown"]
+Severity = Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
+Certainty = Literal["Observed", "Likely", "Possible", "Unlikely", "Unknown"]
+
+
 class _Info(BaseModel):
     language: str = DEFAULT_LANGUAGE
-    category: list[
-        Literal[
-            "Geo",
-            "Met",
-            "Safety",
-            "Security",
-            "Rescue",
-            "Fire",
-            "Health",
-            "Env",
-            "Transport",
-            "Infra",
-            "CBRNE",
-            "Other",
-        ]
-    ] = Field(min_length=1)
+    category: list[Category] = Field(min_length=1)
     event: str = Field(min_length=1)
-    urgency: Literal["Immediate", "Expected", "Future", "Past", "Unknown"]
-    severity: Literal["Extreme", "Severe", "Moderate", "Minor", "Unknown"]
-    certainty: Literal["Observed", "Likely", "Possible", "Unlikely", "Unknown"]
+    urgency: Urgency
+    severity: Severity
+    certainty: Certainty
     onset: datetime | None = None
     expires: datetime | None = None
     headline: str | None = None
