@@ -81,26 +81,29 @@ class FeedSettings(_Section):
         return _url(value)
 
 
+# Channel types; each but the outbox is a module alerts/channels/<type>.py.
+ChannelType = Literal[
+    "outbox",
+    "wecom_bot",
+    "wecom_app",
+    "wechat_oa",
+    "weibo",
+    "dingtalk",
+    "feishu",
+    "sms",
+    "email",
+    "webhook",
+]
+
+
 class ChannelSettings(_Section):
     """One configured delivery channel and its static recipients.
 
-    ``type`` selects the implementation in :mod:`alerts.channels`; only the
-    credential-free ``outbox`` ships in the backbone.
+    ``type`` selects the implementation in :mod:`alerts.channels`.
     """
 
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_\-]+$")
-    type: Literal[
-        "outbox",
-        "wecom_bot",
-        "wecom_app",
-        "wechat_oa",
-        "weibo",
-        "dingtalk",
-        "feishu",
-        "sms",
-        "email",
-        "webhook",
-    ]
+    type: ChannelType
     enabled: bool = True
     recipients: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
     language: str = "zh-CN"

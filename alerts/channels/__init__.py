@@ -9,28 +9,18 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from datetime import datetime
+from typing import get_args
 
 import requests
 
 from alerts.channels.base import Channel, Message, Recipient, SendResult
 from alerts.channels.outbox import OutboxChannel
-from alerts.config import ChannelSettings
+from alerts.config import ChannelSettings, ChannelType
 from alerts.store import Store
 
 __all__ = ["CHANNEL_TYPES", "Channel", "Message", "Recipient", "SendResult", "build_channel"]
 
-CHANNEL_TYPES = (
-    "outbox",
-    "wecom_bot",
-    "wecom_app",
-    "wechat_oa",
-    "weibo",
-    "dingtalk",
-    "feishu",
-    "sms",
-    "email",
-    "webhook",
-)
+CHANNEL_TYPES: tuple[str, ...] = get_args(ChannelType)
 
 
 def build_channel(
