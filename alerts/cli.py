@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from alerts.config import ConfigError, load_settings
+from alerts.config import ChannelSettings, ConfigError, Settings, load_settings
 
 __all__ = ["main"]
 
@@ -520,6 +520,15 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configured_channel(settings: Settings, name: str) -> ChannelSettings:
+    """The channel of that name, or an error listing the configured ones."""
+    for channel in settings.channels:
+        if channel.name == name:
+            return channel
+    names = ", ".join(c.name for c in settings.channels)
+    raise ValueError(f"no channel {name!r} configured (configured: {names})")
+
+
 def _cmd_send_test(args: argparse.Namespace) -> int:
     import uuid
 
@@ -527,11 +536,7 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
     from alerts.pipeline import runtime
 
     with runtime() as rt:
-        found = [c for c in rt.settings.channels if c.name == args.channel]
-        if not found:
-            names = ", ".join(c.name for c in rt.settings.channels)
-            raise ValueError(f"no channel {args.channel!r} configured (configured: {names})")
-        settings = found[0]
+        settings = _configured_channel(rt.settings, args.channel)
         channel = build_channel(settings, store=rt.store, clock=rt.clock)
         now = rt.clock()
         body = (
@@ -577,11 +582,7 @@ def _cmd_render(args: argparse.Namespace) -> int:
     from alerts.render import family_for, render_publication
 
     with runtime() as rt:
-        found = [c for c in rt.settings.channels if c.name == args.channel]
-        if not found:
-            names = ", ".join(c.name for c in rt.settings.channels)
-            raise ValueError(f"no channel {args.channel!r} configured (configured: {names})")
-        settings = found[0]
+        settings = _configured_channel(rt.settings, args.channel)
         channel = build_channel(settings, store=rt.store, clock=rt.clock)
         family = family_for(settings)
         language = args.lang or settings.language
