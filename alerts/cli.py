@@ -438,7 +438,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         if alert is None:
             raise ValueError(f"no alert {args.id!r} (see `alerts list`)")
         versions = store.alert_versions(args.id)
-        pubs = {p.id: p for p in store.publications()}
+        pubs = store.publications_by_id(v.publication_id for v in versions if v.publication_id)
         audit = store.audit(args.id)
     doc: dict[str, Any] = {
         "id": alert.id,
@@ -702,7 +702,8 @@ def _publication_of(rt: Any, ident: str) -> Any:
     if not published:
         raise ValueError(f"alert {ident} has no published version")
     latest = max(published, key=lambda v: v.version)
-    return next(p for p in rt.store.publications() if p.id == latest.publication_id)
+    assert latest.publication_id is not None
+    return rt.store.publications_by_id([latest.publication_id])[latest.publication_id]
 
 
 def _cmd_feeds(args: argparse.Namespace) -> int:

@@ -151,7 +151,8 @@ class Runtime:
             found = [v for v in self.store.alert_versions(ident) if v.version == wanted]
             if not found or found[0].publication_id is None:
                 raise ValueError(f"alert {ident} has no version {wanted}")
-            pub = next(p for p in self.store.publications() if p.id == found[0].publication_id)
+            pub_id = found[0].publication_id
+            pub = self.store.publications_by_id([pub_id])[pub_id]
         return publication_xml(
             pub,
             self.store.publication_members(pub.id),
@@ -420,10 +421,11 @@ def ingest(rt: Runtime, payload_ids: Iterable[int], *, now: datetime) -> IngestS
         else:
             frames[src.kind].append(result.frame)
 
-    cycle = grade_cycle(rt, frames, now)
+    active = rt.store.active_alerts()
+    cycle = grade_cycle(rt, frames, now, active=active)
     summary.warnings = len(cycle.warnings)
     decisions = reconcile(
-        rt.store.active_alerts(),
+        active,
         cycle.warnings,
         observed=cycle.observed,
         observed_regions=cycle.observed_regions,
@@ -445,8 +447,18 @@ class GradedCycle:
     withdrawn: set[str]  # subjects their source retracted
 
 
-def grade_cycle(rt: Runtime, frames: dict[str, list[pd.DataFrame]], now: datetime) -> GradedCycle:
-    """Grade one cycle's earthquakes, weather and official warnings with the rule set."""
+def grade_cycle(
+    rt: Runtime,
+    frames: dict[str, list[pd.DataFrame]],
+    now: datetime,
+    *,
+    active: list[ActiveAlert],
+) -> GradedCycle:
+    """Grade one cycle's earthquakes, weather and official warnings with the rule set.
+
+    ``active`` (the alerts in force) lets an authority's Update or Cancel
+    document find the alert it continues.
+    """
     rules = rt.rules
     warnings: list[Warning] = []
     observed: set[str] = set()
@@ -461,7 +473,7 @@ def grade_cycle(rt: Runtime, frames: dict[str, list[pd.DataFrame]], now: datetim
         withdrawn |= set(events.loc[events["status"] == "deleted", "subject"])
     official = pd.concat(frames["official"], ignore_index=True) if frames["official"] else None
     if official is not None:
-        chain = _official_chain(official, rt.store.active_alerts())
+        chain = _official_chain(official, active)
         for w in grade_official(official, rules.official, now):
             warnings.append(dataclasses.replace(w, subject=chain.get(w.subject, w.subject)))
         observed |= {

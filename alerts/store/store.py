@@ -531,6 +531,14 @@ class Store:
                 stmt = stmt.limit(limit)
             return list(s.scalars(stmt))
 
+    def publications_by_id(self, ids: Iterable[int]) -> dict[int, Publication]:
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        with self.session() as s:
+            found = s.scalars(select(Publication).where(Publication.id.in_(wanted)))
+            return {p.id: p for p in found}
+
     def publication(self, identifier: str) -> Publication | None:
         with self.session() as s:
             return s.scalar(select(Publication).where(Publication.identifier == identifier))
