@@ -9,6 +9,7 @@ version to each recipient once.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -66,7 +67,6 @@ class Runtime:
 
     settings: Settings
     store: Store
-    regions: Regions
     rules: RuleSet
     renderer: Renderer
     clock: Callable[[], datetime] = utcnow
@@ -81,7 +81,6 @@ class Runtime:
         return cls(
             settings=settings,
             store=Store(settings.resolved_store_url),
-            regions=load_regions(str(settings.regions_file) if settings.regions_file else None),
             rules=load_rules(settings.rules_dir),
             renderer=Renderer(
                 timezone=settings.timezone,
@@ -92,6 +91,12 @@ class Runtime:
             ),
             clock=clock,
         )
+
+    @functools.cached_property
+    def regions(self) -> Regions:
+        """The regions table, read on first use: fetching and publishing never need it."""
+        path = self.settings.regions_file
+        return load_regions(str(path) if path else None)
 
     def channels(self) -> dict[str, Channel]:
         """The enabled channels, sharing one HTTP session (connection reuse)."""
