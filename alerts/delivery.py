@@ -157,8 +157,6 @@ def _rate_wait(
 ) -> float:
     """Seconds until the channel account may call again (0: a slot was taken now)."""
     limit: tuple[float, float] | None = getattr(channel, "rate", None)
-    if settings is not None and settings.rate_per_minute:
-        limit = (settings.rate_per_minute, 60.0)
     if not limit:
         return 0.0
     kind = settings.type if settings is not None else getattr(channel, "type", "channel")

@@ -31,7 +31,7 @@ def build_channel(
     session: requests.Session | None = None,
 ) -> Channel:
     if settings.type == "outbox":
-        return OutboxChannel(name=settings.name, store=store, clock=clock)
+        return _with_rate(OutboxChannel(name=settings.name, store=store, clock=clock), settings)
     try:
         module = importlib.import_module(f"alerts.channels.{settings.type}")
     except ModuleNotFoundError:
@@ -39,4 +39,15 @@ def build_channel(
             f"channel {settings.name}: type {settings.type!r} is not available in this build"
         ) from None
     channel: Channel = module.build(settings, session=session or requests.Session(), clock=clock)
+    return _with_rate(channel, settings)
+
+
+def _with_rate(channel: Channel, settings: ChannelSettings) -> Channel:
+    """A configured ``rate_per_minute`` replaces the vendor limit the channel declares.
+
+    The dispatcher reads ``channel.rate`` (calls, seconds) and holds it across
+    processes; this is the one place configuration overrides it.
+    """
+    if settings.rate_per_minute:
+        channel.rate = (settings.rate_per_minute, 60.0)  # type: ignore[attr-defined]
     return channel

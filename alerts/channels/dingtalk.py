@@ -85,6 +85,7 @@ class DingTalkChannel:
     """A DingTalk robot; see the module docstring for the wire contract."""
 
     idempotent = False  # DingTalk does not deduplicate: a retried call may post twice
+    rate: tuple[float, float] | None = RATE
 
     def __init__(
         self,
@@ -99,10 +100,8 @@ class DingTalkChannel:
         msgtype: str = "markdown",
         at_all: bool = False,
         at_mobiles: Sequence[str] = (),
-        rate: tuple[float, float] = RATE,
     ) -> None:
         self.name = name
-        self.rate = rate
         self._token = access_token
         self._secret = secret
         self._session = session
@@ -194,7 +193,6 @@ def build(
     at_mobiles = settings.options.get("at_mobiles", [])
     if not isinstance(at_mobiles, list):
         raise ConfigError(f"channels.{settings.name}.options.at_mobiles: must be a list")
-    rate = (settings.rate_per_minute, 60.0) if settings.rate_per_minute else RATE
     return DingTalkChannel(
         name=settings.name,
         access_token=token,
@@ -206,5 +204,4 @@ def build(
         msgtype=msgtype,
         at_all=bool(settings.options.get("at_all", False)),
         at_mobiles=[str(m) for m in at_mobiles],
-        rate=rate,
     )

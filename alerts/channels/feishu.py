@@ -79,6 +79,7 @@ class FeishuChannel:
     """A Feishu / Lark bot; see the module docstring for the wire contract."""
 
     idempotent = False  # Feishu does not deduplicate: a retried call may post twice
+    rate: tuple[float, float] | None = RATE
 
     def __init__(
         self,
@@ -91,10 +92,8 @@ class FeishuChannel:
         base_url: str = DEFAULT_BASE_URL,
         timeout_s: float = 10.0,
         msg_type: str = "post",
-        rate: tuple[float, float] = RATE,
     ) -> None:
         self.name = name
-        self.rate = rate
         self._token = token
         self._secret = secret
         self._session = session
@@ -200,7 +199,6 @@ def build(
             f"channels.{settings.name}.options.msg_type: one of {', '.join(MSG_TYPES)}, "
             f"got {msg_type!r}"
         )
-    rate = (settings.rate_per_minute, 60.0) if settings.rate_per_minute else RATE
     return FeishuChannel(
         name=settings.name,
         token=token,
@@ -210,5 +208,4 @@ def build(
         base_url=settings.base_url or hook_base or DEFAULT_BASE_URL,
         timeout_s=settings.timeout_s,
         msg_type=msg_type,
-        rate=rate,
     )

@@ -66,6 +66,8 @@ def idempotency_key(message: Message, recipients: Sequence[Recipient]) -> str:
 class WebhookChannel:
     """A signed JSON webhook; see the module docstring for the wire contract."""
 
+    rate: tuple[float, float] | None = None  # the receiver's limits are unknown
+
     def __init__(
         self,
         *,
@@ -76,12 +78,10 @@ class WebhookChannel:
         clock: Callable[[], datetime],
         timeout_s: float = 10.0,
         idempotency_header: bool = True,
-        rate: tuple[float, float] | None = None,
     ) -> None:
         self.name = name
         self.url = url
         self.idempotent = idempotency_header
-        self.rate = rate  # None: the receiver's limits are unknown
         self._secret = secret
         self._session = session
         self._clock = clock
@@ -137,7 +137,6 @@ def build(
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise ConfigError(f"channels.{settings.name}.options.url: must be an http(s):// URL")
     secret = settings.secret("secret")
-    rate = (settings.rate_per_minute, 60.0) if settings.rate_per_minute else None
     return WebhookChannel(
         name=settings.name,
         url=url,
@@ -146,5 +145,4 @@ def build(
         clock=clock,
         timeout_s=settings.timeout_s,
         idempotency_header=bool(settings.options.get("idempotency_header", True)),
-        rate=rate,
     )

@@ -82,7 +82,6 @@ class WeComAppChannel:
         base_url: str = DEFAULT_BASE_URL,
         timeout_s: float = 10.0,
         msgtype: str = "text",
-        rate_per_minute: float | None = None,
     ) -> None:
         if msgtype not in MSGTYPES:
             raise ConfigError(
@@ -100,8 +99,6 @@ class WeComAppChannel:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._token_good_until: datetime | None = None
-        if rate_per_minute is not None:
-            self.rate = (rate_per_minute, 60)
 
     # -- token ---------------------------------------------------------------
 
@@ -295,5 +292,4 @@ def build(
         base_url=settings.base_url or DEFAULT_BASE_URL,
         timeout_s=settings.timeout_s,
         msgtype=str(settings.options.get("msgtype", "text")),
-        rate_per_minute=settings.rate_per_minute,
     )

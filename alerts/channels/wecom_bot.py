@@ -143,7 +143,6 @@ class WeComBotChannel:
         timeout_s: float = 10.0,
         msgtype: str = "markdown",
         mention_all: bool = False,
-        rate_per_minute: float | None = None,
     ) -> None:
         if msgtype not in LIMITS:
             raise ConfigError(
@@ -160,8 +159,6 @@ class WeComBotChannel:
         self._timeout = timeout_s
         self.msgtype = msgtype
         self.mention_all = mention_all
-        if rate_per_minute is not None:
-            self.rate = (rate_per_minute, 60)
 
     def payload(self, content: str) -> dict[str, Any]:
         if self.msgtype == "text":
@@ -224,5 +221,4 @@ def build(
         timeout_s=settings.timeout_s,
         msgtype=str(settings.options.get("msgtype", "markdown")),
         mention_all=_flag(settings, "mention_all"),
-        rate_per_minute=settings.rate_per_minute,
     )
