@@ -105,7 +105,9 @@ class ChannelSettings(_Section):
     name: str = Field(min_length=1, pattern=r"^[a-z0-9_\-]+$")
     type: ChannelType
     enabled: bool = True
-    recipients: list[str] = Field(default_factory=lambda: ["public"], min_length=1)
+    # Static recipients: every publication goes to them (duty groups, robots, the
+    # outbox's "public"); subscribers (alerts.subscribers) are matched per alert.
+    recipients: list[str] = Field(default_factory=lambda: ["public"])
     language: str = "zh-CN"
     max_attempts: int = Field(5, ge=1, le=50)
     # Exercise and test alerts reach only "internal" channels, never "public" ones.
@@ -121,6 +123,10 @@ class ChannelSettings(_Section):
     options: dict[str, Any] = Field(default_factory=dict)
     # Requests per minute this account may make; default: the vendor's documented limit.
     rate_per_minute: float | None = Field(None, gt=0)
+    # A send interrupted mid-call (the worker died) on a channel that can neither
+    # deduplicate nor confirm with the vendor: "hold" it as ``unknown`` for an
+    # operator (never twice), or "resend" it (never lost, perhaps twice).
+    on_unconfirmed: Literal["hold", "resend"] = "hold"
 
     def secret(self, key: str) -> str:
         """A credential, or a ConfigError naming the channel and the missing key."""
@@ -156,6 +162,30 @@ class LifecycleSettings(_Section):
         for name in value:
             Hazard(name)
         return value
+
+
+class DeliverySettings(_Section):
+    """The dispatcher's lease, backoff and claim size (see docs/delivery.md)."""
+
+    # A claim older than this is taken as abandoned (its worker died); keep it
+    # above the longest send (timeout_s x calls per claim).
+    lease_s: float = Field(300, gt=0)
+    backoff_s: float = Field(30, ge=0)  # the first retry's delay; doubles per attempt
+    backoff_max_s: float = Field(900, ge=0)
+    claim_size: int = Field(1000, ge=1, le=10000)  # rows per claim (channels batch within)
+
+
+class SubscriptionSettings(_Section):
+    """Sign-ups that arrive by themselves (WeChat Official Account follows)."""
+
+    # The configured wechat_oa channel whose followers subscribe, and the token
+    # set in the account's server configuration (消息推送 Token).
+    wechat_channel: str | None = None
+    wechat_token: SecretStr | None = None
+    # Areas, hazards and level a new follower starts with (they can be changed later).
+    default_areas: list[str] = Field(default_factory=list)
+    default_hazards: list[str] = Field(default_factory=list)
+    default_min_level: str = "blue"
 
 
 class CapSettings(_Section):
@@ -195,6 +225,10 @@ class Settings(BaseSettings):
         default_factory=lambda: LifecycleSettings.model_validate({})
     )
     cap: CapSettings = Field(default_factory=lambda: CapSettings.model_validate({}))
+    delivery: DeliverySettings = Field(default_factory=lambda: DeliverySettings.model_validate({}))
+    subscriptions: SubscriptionSettings = Field(
+        default_factory=lambda: SubscriptionSettings.model_validate({})
+    )
     details_url: str = "http://localhost:8080/"
 
     @field_validator("store_url")

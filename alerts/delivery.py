@@ -1,29 +1,55 @@
-"""Fan-out and dispatch over the delivery ledger.
+"""Fan-out and dispatch over the delivery ledger (guarantees: docs/delivery.md).
 
-Fan-out turns each new alert version into ledger rows, one per (channel,
-recipient), with the rendered message, in one transaction. Dispatch claims
-due rows, sends them per channel, and records each outcome: sent, retry
-(with backoff) or dead (dead-lettered for an operator). Because a row is
-claimed before it is sent and its key is unique, rerunning any step never
-delivers the same version to the same recipient twice.
+Fan-out turns each new publication into ledger rows in one transaction:
+the channels' static recipients (duty groups, robots), the subscribers whose
+areas, hazards, level and quiet hours match (:func:`alerts.subscribers.match`,
+set-wise), and everyone who received an earlier version of the same alerts
+(an update or a cancellation reaches them even if they have since narrowed
+their subscription). Each (channel, language) is rendered once and stored
+once; a row points at its message.
+
+Dispatch claims due rows per (channel, message), at most one vendor call's
+worth for batching channels (SMS 1000 numbers, WeCom application 1000 users),
+sends them, and records each outcome: sent, retry (with backoff), dead
+(fatal, or attempts exhausted; a dead letter for an operator) or unknown
+(held for an operator). Rows a dead worker left mid-send are confirmed with
+the vendor where the channel can (:class:`~alerts.channels.base.Confirming`),
+resent where the channel deduplicates, and otherwise follow the channel's
+``on_unconfirmed`` policy. Because every row is claimed before it is sent
+and its key is unique, no rerun delivers a version to a recipient twice.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Callable, Mapping
+import os
+import socket
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from alerts.channels.base import Channel, Message, Recipient, SendResult
-from alerts.config import ChannelSettings
-from alerts.render import Rendered, Renderer, family_for, render_publication
-from alerts.store import DeliveryOutcome, NewDelivery, Store
-from alerts.store.models import Delivery
+import pandas as pd
 
-__all__ = ["DispatchSummary", "backoff", "delivery_key", "dispatch", "fan_out"]
+from alerts.channels.base import Channel, Confirming, Message, Recipient, SendResult
+from alerts.config import ChannelSettings, DeliverySettings
+from alerts.model import Hazard
+from alerts.regions import Regions
+from alerts.render import Renderer, family_for, render_publication
+from alerts.store import Claim, DeliveryOutcome, NewMessage, Store
+from alerts.store.models import Delivery, Publication
+from alerts.subscribers import match
 
-LEASE_S = 300.0
+__all__ = [
+    "DispatchSummary",
+    "backoff",
+    "dead_workers",
+    "delivery_key",
+    "dispatch",
+    "fan_out",
+    "worker_id",
+]
+
+ROW_COLUMNS = ["channel", "recipient", "language", "subscriber_id", "origin"]
 
 
 def delivery_key(identifier: str, channel: str, recipient: str) -> str:
@@ -31,50 +57,150 @@ def delivery_key(identifier: str, channel: str, recipient: str) -> str:
     return f"{identifier}/{channel}/{recipient}"
 
 
-def backoff(attempt: int) -> timedelta:
-    """30 s, 60 s, 120 s ... capped at 15 minutes."""
-    return timedelta(seconds=min(30 * 2 ** max(attempt - 1, 0), 900))
+def backoff(attempt: int, base_s: float = 30.0, max_s: float = 900.0) -> timedelta:
+    """30 s, 60 s, 120 s ... capped at 15 minutes (by default)."""
+    return timedelta(seconds=min(base_s * 2 ** max(attempt - 1, 0), max_s))
+
+
+def worker_id() -> str:
+    """This process as a claimer: ``host/pid``."""
+    return f"{socket.gethostname()}/{os.getpid()}"
+
+
+def dead_workers(claimers: Iterable[str]) -> list[str]:
+    """The claimers that were processes on this host and are gone."""
+    host = socket.gethostname()
+    dead = []
+    for claimer in claimers:
+        where, _, pid = claimer.rpartition("/")
+        if where != host or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            dead.append(claimer)
+        except PermissionError:  # alive, someone else's
+            pass
+    return dead
+
+
+# -- fan-out ------------------------------------------------------------------------
 
 
 def fan_out(
-    store: Store, renderer: Renderer, channels: list[ChannelSettings], *, now: datetime
+    store: Store,
+    renderer: Renderer,
+    channels: list[ChannelSettings],
+    *,
+    now: datetime,
+    regions: Regions | None = None,
 ) -> int:
     """Create ledger rows for every publication not yet fanned out; return how many.
 
     Exercise and test publications go to internal channels only; quiet ones
-    (expiry, extension) to none. Each channel gets its family's rendering
-    (:func:`alerts.render.family_for`: short, markdown, long or text) in its
-    language; a failing operator template falls back to the packaged one.
+    (expiry, extension) to none. A cancellation goes to those who got an
+    earlier version (and the static recipients), not to new matches. Each
+    channel gets its family's rendering (:func:`alerts.render.family_for`) in
+    the recipient's language; a failing operator template falls back to the
+    packaged one.
     """
+    enabled = {c.name: c for c in channels if c.enabled}
     created = 0
-    enabled = [c for c in channels if c.enabled]
+    subscribers: pd.DataFrame | None = None
     for pub in store.publications_to_fan_out():
-        rows: list[NewDelivery] = []
-        if pub.notify:
-            members = store.publication_members(pub.id)
-            rendered: dict[tuple[str, str], Rendered] = {}
-            for ch in enabled:
-                if pub.status != "Actual" and ch.audience == "public":
-                    continue
-                family = family_for(ch)
-                if (family, ch.language) not in rendered:
-                    rendered[(family, ch.language)] = render_publication(
-                        renderer, pub, members, language=ch.language, family=family, fallback=True
-                    )
-                msg = rendered[(family, ch.language)]
-                rows.extend(
-                    NewDelivery(
-                        key=delivery_key(pub.identifier, ch.name, rcpt),
-                        channel=ch.name,
-                        recipient=rcpt,
-                        language=ch.language,
-                        subject=msg.subject,
-                        body=msg.body,
-                    )
-                    for rcpt in ch.recipients
+        if not pub.notify:
+            created += store.fan_out(pub, [], [], now=now)
+            continue
+        allowed = {
+            n: c for n, c in enabled.items() if pub.status == "Actual" or c.audience != "public"
+        }
+        members = store.publication_members(pub.id)
+        frames = [
+            pd.DataFrame(
+                [
+                    (n, r, c.language, None, "channel")
+                    for n, c in allowed.items()
+                    for r in c.recipients
+                ],
+                columns=ROW_COLUMNS,
+            )
+        ]
+        if subscribers is None:
+            subscribers = store.subscribers_frame(active_only=True)
+        if pub.msg_type != "Cancel" and not subscribers.empty:
+            hit = match(
+                subscribers[subscribers["channel"].isin(list(allowed))],
+                hazard=pub.hazard,
+                level=pub.level,
+                region_codes=[a.region_code for _, a in members],
+                epicentre=_epicentre(pub, members),
+                when=now,
+                regions=regions,
+            )
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "channel": hit["channel"].to_numpy(),
+                        "recipient": hit["address"].to_numpy(),
+                        "language": hit["language"].to_numpy(),
+                        "subscriber_id": hit["id"].to_numpy(),
+                        "origin": "match",
+                    }
                 )
-        created += store.fan_out(pub, rows, now=now)
+            )
+        earlier = store.earlier_recipients(pub.id)
+        if not earlier.empty:
+            active = set(subscribers["id"].tolist()) if not subscribers.empty else set()
+            keep = earlier["channel"].isin(list(allowed)) & earlier["subscriber_id"].isin(active)
+            frames.append(earlier[keep].assign(origin="earlier")[ROW_COLUMNS])
+        rows = pd.concat([f for f in frames if not f.empty] or frames, ignore_index=True)
+        rows = rows.drop_duplicates(["channel", "recipient"], keep="first")
+        messages = _render(renderer, pub, members, allowed, rows)
+        rows = rows.assign(
+            key=pub.identifier
+            + "/"
+            + rows["channel"].astype(str)
+            + "/"
+            + rows["recipient"].astype(str)
+        )
+        created += store.fan_out(pub, messages, rows, now=now)
     return created
+
+
+def _epicentre(pub: Publication, members: Sequence[tuple[Any, Any]]) -> tuple[float, float] | None:
+    if pub.hazard != Hazard.EARTHQUAKE.value or not members:
+        return None
+    facts = members[0][0].facts or {}
+    lat, lon = facts.get("latitude"), facts.get("longitude")
+    if isinstance(lat, int | float) and isinstance(lon, int | float):
+        return float(lat), float(lon)
+    return None
+
+
+def _render(
+    renderer: Renderer,
+    pub: Publication,
+    members: Sequence[tuple[Any, Any]],
+    channels: Mapping[str, ChannelSettings],
+    rows: pd.DataFrame,
+) -> list[NewMessage]:
+    cache: dict[tuple[str, str], NewMessage] = {}
+    messages = []
+    for channel, language in (
+        rows[["channel", "language"]].drop_duplicates().itertuples(index=False)
+    ):
+        family = family_for(channels[channel])
+        if (family, language) not in cache:
+            got = render_publication(
+                renderer, pub, members, language=language, family=family, fallback=True
+            )
+            cache[(family, language)] = NewMessage("", language, got.subject, got.body)
+        msg = cache[(family, language)]
+        messages.append(NewMessage(channel, language, msg.subject, msg.body))
+    return messages
+
+
+# -- dispatch -----------------------------------------------------------------------
 
 
 @dataclass
@@ -82,7 +208,17 @@ class DispatchSummary:
     sent: int = 0
     retry: int = 0
     dead: int = 0
+    unknown: int = 0
+    confirmed: int = 0  # abandoned sends the vendor confirmed: recorded sent, not resent
+    calls: int = 0  # channel.send calls (one vendor call each for batching channels)
+    deactivated: int = 0
     by_channel: dict[str, int] = field(default_factory=dict)
+
+    def add(self, other: DispatchSummary) -> None:
+        for name in ("sent", "retry", "dead", "unknown", "confirmed", "calls", "deactivated"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for k, v in other.by_channel.items():
+            self.by_channel[k] = self.by_channel.get(k, 0) + v
 
 
 def dispatch(
@@ -91,65 +227,204 @@ def dispatch(
     settings: Mapping[str, ChannelSettings],
     *,
     clock: Callable[[], datetime],
+    worker: str | None = None,
+    policy: DeliverySettings | None = None,
+    max_claims: int | None = None,
 ) -> DispatchSummary:
-    """Send every due ledger row once; record sent / retry / dead for each."""
-    summary = DispatchSummary()
-    idempotent = {name for name, ch in channels.items() if ch.idempotent}
-    claimed = store.claim_deliveries(now=clock(), lease_s=LEASE_S, idempotent_channels=idempotent)
-    groups: dict[tuple[str, int], list[Delivery]] = defaultdict(list)
-    for d in claimed:
-        groups[(d.channel, d.publication_id)].append(d)
+    """Send every row due now, most severe first, until none is due; return the tally.
 
-    for (channel_name, _), rows in groups.items():
-        channel = channels.get(channel_name)
-        first = rows[0]
-        results: dict[str, SendResult]
-        if channel is None:
-            results = {
-                d.key: SendResult(
-                    d.key,
-                    ok=False,
-                    error_code="no-channel",
-                    error_text=f"channel {channel_name!r} is not configured",
+    First hands back rows that dead workers left in ``sending`` (lease expired,
+    or the claimer's process is gone from this host), to be confirmed.
+    """
+    policy = policy or DeliverySettings.model_validate({})
+    worker = worker or worker_id()
+    summary = DispatchSummary()
+    store.recover_abandoned(
+        now=clock(), lease_s=policy.lease_s, dead_workers=dead_workers(store.sending_claimers())
+    )
+    claims = 0
+    while max_claims is None or claims < max_claims:
+        progressed = False
+        for group in store.due_groups(now=clock()):
+            channel = channels.get(group.channel)
+            batch = max(int(getattr(channel, "max_batch", 1) or 1), 1)
+            limit = batch if batch > 1 else policy.claim_size
+            while max_claims is None or claims < max_claims:
+                claim = store.claim_deliveries(
+                    now=clock(),
+                    worker=worker,
+                    channel=group.channel,
+                    message_id=group.message_id,
+                    limit=limit,
                 )
-                for d in rows
-            }
-        elif (wait := _rate_wait(store, channel, settings.get(channel_name), clock())) > 0:
-            later = clock() + timedelta(seconds=wait)
-            deferred = [
-                DeliveryOutcome(
-                    d.id,
-                    "retry",
-                    None,
-                    "rate-limited",
-                    f"{channel_name}: account rate limit, next try in {wait:.0f} s",
-                    later,
-                    refund_attempt=True,
+                if claim is None:
+                    break
+                claims += 1
+                progressed = True
+                done = _send_claim(
+                    store, claim, channel, settings.get(group.channel), clock, policy
                 )
-                for d in rows
-            ]
-            store.record_outcomes(deferred, now=clock())
-            summary.retry += len(deferred)
-            continue
-        else:
-            message = Message(
-                first.alert_id,
-                first.version,
-                first.subject,
-                first.body,
-                first.language,
-                identifier=first.key.split("/", 1)[0],
-            )
-            results = _send(channel, message, [Recipient(d.recipient, d.key) for d in rows])
-        max_attempts = settings[channel_name].max_attempts if channel_name in settings else 1
-        now = clock()
-        outcomes = [_outcome(d, results.get(d.key), max_attempts, now) for d in rows]
-        store.record_outcomes(outcomes, now=now)
+                summary.add(done)
+                if done.retry and not (done.sent or done.dead or done.unknown):
+                    break  # deferred (rate limit) or failing: the next group's turn
+        if not progressed:
+            break
+    return summary
+
+
+def _send_claim(
+    store: Store,
+    claim: Claim,
+    channel: Channel | None,
+    settings: ChannelSettings | None,
+    clock: Callable[[], datetime],
+    policy: DeliverySettings,
+) -> DispatchSummary:
+    summary = DispatchSummary()
+    first = claim.rows[0]
+    stored = claim.messages[first.message_id]
+    message = Message(
+        first.alert_id,
+        first.version,
+        stored.subject,
+        stored.body,
+        first.language,
+        identifier=first.key.split("/", 1)[0],
+        batch_id=claim.token,
+    )
+    max_attempts = settings.max_attempts if settings is not None else 1
+
+    def record(outcomes: list[DeliveryOutcome], rows: Sequence[Delivery]) -> None:
+        store.record_outcomes(outcomes, now=clock(), claim=claim.token)
+        by_id = {d.id: d for d in rows}
         for o in outcomes:
             setattr(summary, o.status, getattr(summary, o.status) + 1)
             if o.status == "sent":
-                summary.by_channel[channel_name] = summary.by_channel.get(channel_name, 0) + 1
+                summary.by_channel[first.channel] = summary.by_channel.get(first.channel, 0) + 1
+            gone = getattr(channel, "gone_codes", ())
+            d = by_id[o.delivery_id]
+            if o.status == "dead" and o.error_code in gone and d.subscriber_id is not None:
+                if store.deactivate_subscriber(
+                    d.channel, d.recipient, f"{o.error_code}: {o.error_text}", now=clock()
+                ):
+                    summary.deactivated += 1
+
+    if channel is None:
+        record(
+            [
+                DeliveryOutcome(
+                    d.id, "dead", None, "no-channel", f"channel {first.channel!r} is not configured"
+                )
+                for d in claim.rows
+            ],
+            claim.rows,
+        )
+        return summary
+
+    to_send = _confirm_abandoned(claim, channel, settings, message, record, summary)
+    confirming = isinstance(channel, Confirming) and not channel.idempotent
+    batch = max(int(getattr(channel, "max_batch", 1) or 1), 1)
+    for start in range(0, len(to_send), batch):
+        chunk = to_send[start : start + batch]
+        wait = _rate_wait(store, channel, settings, clock())
+        if wait > 0:
+            later = clock() + timedelta(seconds=wait)
+            rest = to_send[start:]
+            record(
+                [
+                    DeliveryOutcome(
+                        d.id,
+                        "retry",
+                        None,
+                        "rate-limited",
+                        f"{first.channel}: account rate limit, next try in {wait:.0f} s",
+                        later,
+                        refund_attempt=True,
+                        confirm_token=d.confirm_token,
+                    )
+                    for d in rest
+                ],
+                rest,
+            )
+            break
+        results = _send(channel, message, [Recipient(d.recipient, d.key) for d in chunk])
+        summary.calls += 1
+        now = clock()
+        record(
+            [
+                _outcome(d, results.get(d.key), max_attempts, now, policy, claim.token, confirming)
+                for d in chunk
+            ],
+            chunk,
+        )
     return summary
+
+
+def _confirm_abandoned(
+    claim: Claim,
+    channel: Channel,
+    settings: ChannelSettings | None,
+    message: Message,
+    record: Callable[[list[DeliveryOutcome], Sequence[Delivery]], None],
+    summary: DispatchSummary,
+) -> list[Delivery]:
+    """Settle rows whose last attempt's fate is unknown; return the rows to send now."""
+    unsure = [d for d in claim.rows if d.confirm_token]
+    if not unsure or channel.idempotent:
+        return claim.rows  # the vendor (or the outbox) drops a repeat of the same key
+    send = [d for d in claim.rows if not d.confirm_token]
+    held: list[DeliveryOutcome] = []
+    done: list[DeliveryOutcome] = []
+    by_token: dict[str, list[Delivery]] = {}
+    for d in unsure:
+        by_token.setdefault(str(d.confirm_token), []).append(d)
+    hold = settings is None or settings.on_unconfirmed == "hold"
+    for token, rows in by_token.items():
+        answers: Mapping[str, bool | None] = {}
+        if isinstance(channel, Confirming):
+            try:
+                answers = channel.confirm(
+                    _with_batch(message, token),
+                    [Recipient(d.recipient, d.key) for d in rows],
+                    since=min(d.created_at for d in rows),
+                )
+            except Exception:  # a confirmation that fails is "cannot tell"
+                answers = {}
+        for d in rows:
+            answer = answers.get(d.key)
+            if answer is True:
+                done.append(DeliveryOutcome(d.id, "sent", f"confirmed:{token}"))
+            elif answer is False or not hold:
+                send.append(d)
+            else:
+                held.append(
+                    DeliveryOutcome(
+                        d.id,
+                        "unknown",
+                        None,
+                        "unconfirmed",
+                        "an earlier attempt may have been delivered and the channel cannot "
+                        "confirm it; held for an operator (resend or leave)",
+                    )
+                )
+    if done:
+        record(done, unsure)
+        summary.confirmed += len(done)
+    if held:
+        record(held, unsure)
+    return sorted(send, key=lambda d: d.id)
+
+
+def _with_batch(message: Message, batch_id: str) -> Message:
+    return Message(
+        message.alert_id,
+        message.version,
+        message.subject,
+        message.body,
+        message.language,
+        identifier=message.identifier,
+        batch_id=batch_id,
+    )
 
 
 def _rate_wait(
@@ -180,7 +455,13 @@ def _send(channel: Channel, message: Message, recipients: list[Recipient]) -> di
 
 
 def _outcome(
-    d: Delivery, result: SendResult | None, max_attempts: int, now: datetime
+    d: Delivery,
+    result: SendResult | None,
+    max_attempts: int,
+    now: datetime,
+    policy: DeliverySettings,
+    token: str,
+    confirming: bool,
 ) -> DeliveryOutcome:
     if result is None:
         result = SendResult(
@@ -194,6 +475,14 @@ def _outcome(
         return DeliveryOutcome(d.id, "sent", provider_message_id=result.provider_message_id)
     if result.retryable and d.attempts < max_attempts:
         return DeliveryOutcome(
-            d.id, "retry", None, result.error_code, result.error_text, now + backoff(d.attempts)
+            d.id,
+            "retry",
+            None,
+            result.error_code,
+            result.error_text,
+            now + backoff(d.attempts, policy.backoff_s, policy.backoff_max_s),
+            # a failed call may still have gone out (a timeout after the vendor took
+            # it): a channel that can confirm checks before trying again
+            confirm_token=token if confirming else None,
         )
     return DeliveryOutcome(d.id, "dead", None, result.error_code, result.error_text)

@@ -29,7 +29,7 @@ from alerts.criteria import RuleSet, load_rules
 from alerts.criteria.earthquake import grade_earthquakes, grade_intensity
 from alerts.criteria.official import grade_official
 from alerts.criteria.weather import grade_weather
-from alerts.delivery import dispatch, fan_out
+from alerts.delivery import DispatchSummary, dispatch, fan_out
 from alerts.feeds import FeedFormatError, Quarantined, cap, openmeteo, parser_for
 from alerts.feeds import source as feed_source
 from alerts.feeds.fetch import FetchError, fetch, http_session
@@ -576,18 +576,35 @@ class PublishSummary:
     delivered: int = 0
     retry: int = 0
     dead: int = 0
+    unknown: int = 0
 
 
-def publish(rt: Runtime) -> PublishSummary:
+def publish(rt: Runtime, *, worker: str | None = None) -> PublishSummary:
     """Fan out new versions to the ledger and dispatch whatever is due."""
-    created = fan_out(rt.store, rt.renderer, rt.settings.channels, now=rt.clock())
-    result = dispatch(
+    created = fan_out(
+        rt.store,
+        rt.renderer,
+        rt.settings.channels,
+        now=rt.clock(),
+        regions=rt.regions if rt.settings.regions_file else None,
+    )
+    result = dispatch_due(rt, worker=worker)
+    return PublishSummary(created, result.sent, result.retry, result.dead, result.unknown)
+
+
+def dispatch_due(
+    rt: Runtime, *, worker: str | None = None, max_claims: int | None = None
+) -> DispatchSummary:
+    """Dispatch every ledger row due now (what a dispatcher worker does each round)."""
+    return dispatch(
         rt.store,
         rt.channels(),
         {c.name: c for c in rt.settings.channels},
         clock=rt.clock,
+        worker=worker,
+        policy=rt.settings.delivery,
+        max_claims=max_claims,
     )
-    return PublishSummary(created, result.sent, result.retry, result.dead)
 
 
 def run_cycle(

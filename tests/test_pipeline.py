@@ -234,9 +234,12 @@ def test_publish_again_after_a_crash_mid_send_delivers_once(
     rt = _rt_with_version(tmp_path, capsys, clock)
     fan_out(rt.store, rt.renderer, rt.settings.channels, now=NOW)
     # a worker claims the row, delivers to the outbox, then dies before recording it
-    (row,) = rt.store.claim_deliveries(now=NOW, lease_s=300, idempotent_channels={"outbox"})
+    claim = rt.store.claim_deliveries(now=NOW, worker="elsewhere/1")
+    assert claim is not None
+    (row,) = claim.rows
+    text = claim.messages[row.message_id]
     rt.channels()["outbox"].send(
-        Message(row.alert_id, row.version, row.subject, row.body, row.language),
+        Message(row.alert_id, row.version, text.subject, text.body, row.language),
         [Recipient(row.recipient, row.key)],
     )
     assert publish(rt).delivered == 0  # inside the lease: left alone

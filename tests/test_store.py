@@ -12,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alerts.feeds import usgs
 from alerts.lifecycle import Decision
 from alerts.model import Action, Hazard, Level, Warning
-from alerts.store import NewDelivery, Store, StoreError
+from alerts.store import DeliveryOutcome, NewDelivery, NewMessage, Store, StoreError
 from alerts.store.models import Base
 
 T0 = datetime(2025, 1, 7, 1, 20, tzinfo=UTC)
@@ -136,43 +136,131 @@ def test_a_stale_decision_conflicts_instead_of_overwriting(store: Store) -> None
 def _issue_and_fan_out(store: Store, recipients: list[str]) -> None:
     store.apply([Decision(Action.ISSUE, "earthquake:usgs:us1:CN", _warning(), None, "x")], now=T0)
     (pub,) = store.publications_to_fan_out()
-    rows = [NewDelivery(f"k/{r}", "outbox", r, "zh-CN", "s", "b") for r in recipients]
-    assert store.fan_out(pub, rows, now=T0) == len(recipients)
-    assert store.fan_out(pub, rows, now=T0) == 0
+    messages = [NewMessage("outbox", "zh-CN", "s", "b")]
+    rows = [NewDelivery(f"k/{r}", "outbox", r, "zh-CN") for r in recipients]
+    assert store.fan_out(pub, messages, rows, now=T0) == len(recipients)
+    assert store.fan_out(pub, messages, rows, now=T0) == 0
     assert store.publications_to_fan_out() == []
 
 
 def test_fan_out_happens_once_per_publication(store: Store) -> None:
     _issue_and_fan_out(store, ["a", "b"])
-    assert len(store.deliveries()) == 2
+    rows = store.deliveries()
+    assert len(rows) == 2 and len({d.message_id for d in rows}) == 1  # one stored body
+    assert store.delivery_message(rows[0].message_id).body == "b"  # type: ignore[union-attr]
+
+
+def test_fan_out_refuses_a_row_without_its_message(store: Store) -> None:
+    store.apply([Decision(Action.ISSUE, "earthquake:usgs:us1:CN", _warning(), None, "x")], now=T0)
+    (pub,) = store.publications_to_fan_out()
+    with pytest.raises(ValueError, match="no message"):
+        store.fan_out(pub, [], [NewDelivery("k/a", "sms", "a", "en")], now=T0)
+    assert store.deliveries() == [] and store.publications_to_fan_out() != []  # rolled back
 
 
 def test_a_claimed_row_cannot_be_claimed_again(store: Store) -> None:
     _issue_and_fan_out(store, ["a", "b"])
-    first = store.claim_deliveries(now=T0, lease_s=300, idempotent_channels={"outbox"})
-    second = store.claim_deliveries(now=T0, lease_s=300, idempotent_channels={"outbox"})
-    assert len(first) == 2 and second == []
-    assert {d.attempts for d in first} == {1}
+    first = store.claim_deliveries(now=T0, worker="w1")
+    second = store.claim_deliveries(now=T0, worker="w2")
+    assert first is not None and len(first.rows) == 2 and second is None
+    assert {d.attempts for d in first.rows} == {1}
+    assert {d.claim_token for d in first.rows} == {first.token}
+    assert {d.claimed_by for d in first.rows} == {"w1"}
 
 
-@pytest.mark.parametrize(("idempotent", "expected"), [({"outbox"}, "sending"), (set(), "unknown")])
-def test_rows_abandoned_mid_send_are_reclaimed_only_on_idempotent_channels(
-    store: Store, idempotent: set[str], expected: str
-) -> None:
+def test_claims_take_at_most_the_limit_in_key_order(store: Store) -> None:
+    _issue_and_fan_out(store, ["a", "b", "c"])
+    one = store.claim_deliveries(now=T0, worker="w", limit=2)
+    two = store.claim_deliveries(now=T0, worker="w", limit=2)
+    assert one and two and [d.recipient for d in one.rows + two.rows] == ["a", "b", "c"]
+    assert one.token != two.token
+
+
+def test_rows_abandoned_mid_send_come_back_to_be_confirmed(store: Store) -> None:
     _issue_and_fan_out(store, ["a"])
-    store.claim_deliveries(now=T0, lease_s=300, idempotent_channels=idempotent)
+    claim = store.claim_deliveries(now=T0, worker="host/1")
+    assert claim is not None
     # the worker died: nothing recorded. Within the lease nobody touches the row...
+    assert store.recover_abandoned(now=T0 + timedelta(seconds=60), lease_s=300) == 0
+    # ...unless its process is known to be gone; after the lease, in any case.
     assert (
-        store.claim_deliveries(
-            now=T0 + timedelta(seconds=60), lease_s=300, idempotent_channels=idempotent
+        store.recover_abandoned(
+            now=T0 + timedelta(seconds=60), lease_s=300, dead_workers=["host/2"]
         )
-        == []
+        == 0
     )
-    # ...after it, an idempotent channel gets it back; any other goes to an operator.
-    store.claim_deliveries(
-        now=T0 + timedelta(seconds=600), lease_s=300, idempotent_channels=idempotent
+    assert (
+        store.recover_abandoned(
+            now=T0 + timedelta(seconds=60), lease_s=300, dead_workers=["host/1"]
+        )
+        == 1
     )
-    assert [d.status for d in store.deliveries()] == [expected]
+    (row,) = store.deliveries()
+    assert (row.status, row.confirm_token, row.error_code) == ("retry", claim.token, "abandoned")
+    again = store.claim_deliveries(now=T0 + timedelta(seconds=61), worker="host/3")
+    assert again is not None and again.rows[0].confirm_token == claim.token
+
+
+def test_outcomes_are_recorded_in_bulk_and_only_by_the_current_claim(store: Store) -> None:
+    _issue_and_fan_out(store, ["a", "b", "c"])
+    claim = store.claim_deliveries(now=T0, worker="w")
+    assert claim is not None
+    ids = [d.id for d in claim.rows]
+    outcomes = [
+        DeliveryOutcome(ids[0], "sent", "biz-1"),
+        DeliveryOutcome(ids[1], "sent", "biz-1"),
+        DeliveryOutcome(ids[2], "dead", None, "bad", "bad number"),
+    ]
+    assert store.record_outcomes(outcomes, now=T0, claim="someone-else") == 0
+    assert store.record_outcomes(outcomes, now=T0, claim=claim.token) == 3
+    assert store.record_outcomes(outcomes, now=T0, claim=claim.token) == 0  # no longer sending
+    rows = store.deliveries()
+    assert [(d.status, d.provider_message_id) for d in rows] == [
+        ("sent", "biz-1"),
+        ("sent", "biz-1"),
+        ("dead", None),
+    ]
+    assert store.delivery_counts() == {("outbox", "sent"): 2, ("outbox", "dead"): 1}
+
+
+def test_resend_adds_audited_rows_with_their_own_keys(store: Store) -> None:
+    _issue_and_fan_out(store, ["a", "b"])
+    claim = store.claim_deliveries(now=T0, worker="w")
+    assert claim is not None
+    a, b = claim.rows
+    store.record_outcomes(
+        [DeliveryOutcome(a.id, "sent"), DeliveryOutcome(b.id, "dead", None, "x", "y")],
+        now=T0,
+    )
+    pub_id = a.publication_id
+    assert store.resend(pub_id, mode="failed", actor="duty", reason="phone fixed", now=T0) == 1
+    assert store.resend(pub_id, mode="failed", actor="duty", reason="again", now=T0) == 0
+    assert store.resend(pub_id, mode="all", actor="duty", reason="drill", now=T0) == 2
+    one = store.resend(
+        pub_id, mode="one", channel="outbox", recipient="a", actor="duty", reason="asked", now=T0
+    )
+    assert one == 1
+    keys = [d.key for d in store.deliveries()]
+    assert keys == ["k/a", "k/b", "k/b#r1", "k/a#r2", "k/b#r2", "k/a#r3"]
+    with pytest.raises(ValueError, match="never addressed"):
+        store.resend(
+            pub_id, mode="one", channel="outbox", recipient="zz", actor="d", reason="r", now=T0
+        )
+    with pytest.raises(ValueError, match="reason"):
+        store.resend(pub_id, mode="all", actor="duty", reason=" ", now=T0)
+    audit = [e for e in store.audit("earthquake:usgs:us1:CN") if e.action == "resend"]
+    assert [(e.actor, e.details["mode"], e.details["deliveries"]) for e in audit] == [
+        ("duty", "failed", 1),
+        ("duty", "failed", 0),
+        ("duty", "all", 2),
+        ("duty", "one", 1),
+    ]
+
+
+def test_inbound_events_are_recorded_once(store: Store) -> None:
+    assert store.record_inbound("wechat", "o1:123:subscribe", now=T0) is True
+    assert store.record_inbound("wechat", "o1:123:subscribe", now=T0) is False
+    assert store.record_inbound("other", "o1:123:subscribe", now=T0) is True
 
 
 def test_outbox_keeps_one_message_per_delivery_key(store: Store) -> None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Channel", "Message", "Recipient", "SendResult"]
+__all__ = ["Channel", "Confirming", "Message", "Recipient", "SendResult"]
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,9 @@ class Message:
     body: str
     language: str
     identifier: str | None = None  # the publication (CAP document) this message carries
+    # The ledger's claim token of this send: a channel that can pass a reference
+    # to the vendor (the SMS OutId) uses it, so the attempt can be confirmed later.
+    batch_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -45,5 +49,23 @@ class Channel(Protocol):
     # True when sending the same key twice delivers once (the channel dedups by
     # key); a delivery interrupted mid-send may then be retried safely.
     idempotent: bool
+    # Optional: ``max_batch`` (recipients per vendor call; default 1) and
+    # ``rate`` (calls, seconds). The dispatcher hands ``send`` at most
+    # ``max_batch`` recipients, so one send is one call and one rate slot.
 
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]: ...
+
+
+@runtime_checkable
+class Confirming(Protocol):
+    """A channel that can ask the vendor whether an earlier attempt went out.
+
+    ``confirm`` gets the message as it was sent (``batch_id`` = that attempt's
+    claim token) and its recipients; for each key it answers True (the vendor
+    accepted it: do not send again), False (it did not: send) or None (cannot
+    tell). ``since`` is when the attempt was claimed.
+    """
+
+    def confirm(
+        self, message: Message, recipients: Sequence[Recipient], *, since: datetime
+    ) -> dict[str, bool | None]: ...

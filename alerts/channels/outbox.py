@@ -18,6 +18,7 @@ __all__ = ["OutboxChannel", "outbox_records"]
 
 class OutboxChannel:
     idempotent = True
+    max_batch = 1000  # one store transaction per recipient; no vendor call
 
     def __init__(self, *, name: str, store: Store, clock: Callable[[], datetime]) -> None:
         self.name = name

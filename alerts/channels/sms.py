@@ -142,6 +142,7 @@ def fit(body: str, sign_name: str, limit: int = MAX_CHARS) -> str:
 
 class AliyunSmsChannel:
     idempotent = False
+    max_batch = MAX_NUMBERS  # numbers per SendSms call
 
     def __init__(
         self,

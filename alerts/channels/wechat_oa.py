@@ -187,6 +187,8 @@ def _judge(
 
 class WeChatOAChannel:
     idempotent = False
+    # Answers that mean the follower is gone: the dispatcher deactivates the subscriber.
+    gone_codes = frozenset({"43004", "43101"})
 
     def __init__(
         self,
@@ -216,6 +218,8 @@ class WeChatOAChannel:
         self._fields = dict(fields or {"first": "subject"})
         self._url = url
         self._tag_id = tag_id
+        # mass mode reaches the whole tag in one call, whatever the recipients
+        self.max_batch = 10_000 if mode == "mass" else 1
         self._token: str | None = None
         self._refresh_at: datetime | None = None
 

@@ -68,6 +68,7 @@ class WeComAppChannel:
     type = "wecom_app"
     # WeCom deduplicates a repeat within duplicate_check_interval (see the module doc).
     idempotent = True
+    max_batch = BATCH
     rate: tuple[float, float] | None = None  # no documented per-app call limit
 
     def __init__(

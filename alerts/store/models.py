@@ -16,6 +16,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -33,10 +34,12 @@ __all__ = [
     "AuditEntry",
     "Base",
     "Delivery",
+    "DeliveryMessage",
     "Event",
     "EventAlias",
     "FeedPayload",
     "FeedState",
+    "InboundEvent",
     "OutboxMessage",
     "Publication",
     "QuarantinedRecord",
@@ -258,34 +261,83 @@ class AuditEntry(Base):
     details: Mapped[dict[str, Any]]
 
 
+class DeliveryMessage(Base):
+    """The rendered message of one publication for one channel and language.
+
+    Stored once and shared by every ledger row that carries it, so a
+    provincial alert to a million phones writes one body, not a million.
+    """
+
+    __tablename__ = "delivery_messages"
+    __table_args__ = (UniqueConstraint("publication_id", "channel", "language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    publication_id: Mapped[int] = mapped_column(ForeignKey("publications.id"))
+    channel: Mapped[str] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
 class Delivery(Base):
-    """The ledger: one row per (alert version, channel, recipient), claimed before sending.
+    """The ledger: one row per (publication, channel, recipient), claimed before sending.
 
     ``key`` is the idempotency key; its uniqueness is what makes a rerun
-    unable to deliver the same version twice to the same recipient.
+    unable to deliver the same version twice to the same recipient. A
+    resend is a new row with its own key (``...#r1``) and an audit entry.
+
+    States: ``pending`` -> ``sending`` (claimed by ``claimed_by`` under
+    ``claim_token``) -> ``sent`` / ``retry`` (due again at
+    ``next_attempt_at``) / ``dead`` (fatal or attempts exhausted) /
+    ``unknown`` (a worker died mid-send on a channel that can neither
+    deduplicate nor confirm: an operator decides). ``confirm_token`` names an
+    attempt whose fate is unknown: the next attempt confirms it with the
+    vendor (or relies on the vendor's deduplication) before sending again.
     """
 
     __tablename__ = "deliveries"
+    __table_args__ = (Index("ix_deliveries_due", "status", "channel", "next_attempt_at"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     key: Mapped[str] = mapped_column(String(400), unique=True)
     publication_id: Mapped[int] = mapped_column(ForeignKey("publications.id"), index=True)
+    message_id: Mapped[int] = mapped_column(ForeignKey("delivery_messages.id"))
     alert_id: Mapped[str] = mapped_column(String(400))  # the publication's lead alert
     version: Mapped[int]
     channel: Mapped[str] = mapped_column(String(64))
     recipient: Mapped[str] = mapped_column(Text)
     language: Mapped[str] = mapped_column(String(16))
-    subject: Mapped[str] = mapped_column(Text)
-    body: Mapped[str] = mapped_column(Text)
+    # who asked for it: a subscriber (kept even if the subscriber is later erased),
+    # else a recipient listed in the channel's configuration
+    subscriber_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    origin: Mapped[str] = mapped_column(
+        String(16), default="channel"
+    )  # channel/match/earlier/resend
     status: Mapped[str] = mapped_column(String(16), index=True)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_token: Mapped[str | None] = mapped_column(String(32), index=True)
+    confirm_token: Mapped[str | None] = mapped_column(String(32))
     provider_message_id: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_text: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     delivered_at: Mapped[datetime | None]
+
+
+class InboundEvent(Base):
+    """An event pushed to us (a WeChat follow), kept so a vendor's retries apply once."""
+
+    __tablename__ = "inbound_events"
+    __table_args__ = (UniqueConstraint("source", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(300))
+    received_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class RateEvent(Base):

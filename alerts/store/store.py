@@ -7,7 +7,10 @@ SQLite by default (a file under ``ALERTS_HOME``), PostgreSQL in production
 
 from __future__ import annotations
 
+import io
 import math
+import uuid
+from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, delete, event, select, text, update
+from sqlalchemy import Engine, create_engine, delete, event, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,10 +38,12 @@ from alerts.store.models import (
     AuditEntry,
     Base,
     Delivery,
+    DeliveryMessage,
     Event,
     EventAlias,
     FeedPayload,
     FeedState,
+    InboundEvent,
     OutboxMessage,
     Publication,
     QuarantinedRecord,
@@ -47,7 +52,16 @@ from alerts.store.models import (
 )
 from alerts.store.publishing import Publisher, publish_versions
 
-__all__ = ["DeliveryOutcome", "NewDelivery", "Publisher", "Store", "StoreError"]
+__all__ = [
+    "Claim",
+    "DeliveryOutcome",
+    "DueGroup",
+    "NewDelivery",
+    "NewMessage",
+    "Publisher",
+    "Store",
+    "StoreError",
+]
 
 _MIGRATION_LOCK = 7_204_311  # pg_advisory_lock key: one migrator at a time
 
@@ -57,24 +71,58 @@ class StoreError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class NewDelivery:
-    key: str
+class NewMessage:
+    """A publication rendered for one channel and language."""
+
     channel: str
-    recipient: str
     language: str
     subject: str
     body: str
 
 
 @dataclass(frozen=True)
+class NewDelivery:
+    """One ledger row to create: its message is the (channel, language) one."""
+
+    key: str
+    channel: str
+    recipient: str
+    language: str
+    subscriber_id: int | None = None
+    origin: str = "channel"  # channel / match / earlier / resend
+
+
+DELIVERY_COLUMNS = ("key", "channel", "recipient", "language", "subscriber_id", "origin")
+
+
+@dataclass(frozen=True)
 class DeliveryOutcome:
     delivery_id: int
-    status: str  # sent / retry / dead
+    status: str  # sent / retry / dead / unknown
     provider_message_id: str | None = None
     error_code: str | None = None
     error_text: str | None = None
     next_attempt_at: datetime | None = None
     refund_attempt: bool = False  # deferred before sending (rate limit): not an attempt
+    confirm_token: str | None = None  # the next attempt confirms this attempt first
+
+
+@dataclass(frozen=True)
+class DueGroup:
+    channel: str
+    message_id: int
+    rows: int
+    level: int
+
+
+@dataclass(frozen=True)
+class Claim:
+    """Rows one worker claimed for one send, with the messages they carry."""
+
+    token: str
+    worker: str
+    rows: list[Delivery]
+    messages: dict[int, DeliveryMessage]
 
 
 class Store:
@@ -565,13 +613,23 @@ class Store:
             )
             return list(s.scalars(stmt))
 
-    def fan_out(self, pub: Publication, rows: Sequence[NewDelivery], *, now: datetime) -> int:
-        """Create the publication's ledger rows and mark it fanned out, atomically.
+    def fan_out(
+        self,
+        pub: Publication,
+        messages: Sequence[NewMessage],
+        rows: pd.DataFrame | Sequence[NewDelivery],
+        *,
+        now: datetime,
+    ) -> int:
+        """Store the publication's messages and ledger rows and mark it fanned out, atomically.
 
-        Returns how many rows were new; a second call for the same publication
-        adds nothing (the flag is checked under the same transaction, and the
-        keys are unique).
+        ``rows`` (a DataFrame with the :class:`NewDelivery` fields as columns, or
+        a sequence of them) name a message by (channel, language). Returns how
+        many rows were new; a second call for the same publication adds nothing
+        (the flag is checked in the same transaction, and keys are unique).
+        On PostgreSQL the rows go in through ``COPY`` (a million rows in seconds).
         """
+        frame = _delivery_frame(rows)
         with self.session() as s:
             flagged = s.execute(
                 update(Publication)
@@ -580,89 +638,419 @@ class Store:
             )
             if flagged.rowcount != 1:  # type: ignore[attr-defined]
                 return 0
+            ids = self._put_messages(s, pub.id, messages, now)
+            if frame.empty:
+                return 0
+            missing = set(zip(frame["channel"], frame["language"], strict=True)) - set(ids)
+            if missing:
+                raise ValueError(f"fan_out: no message for (channel, language) {sorted(missing)}")
+            return self._insert_deliveries(s, pub, frame, ids, now)
+
+    def _put_messages(
+        self, s: Session, publication_id: int, messages: Sequence[NewMessage], now: datetime
+    ) -> dict[tuple[str, str], int]:
+        values = [
+            {
+                "publication_id": publication_id,
+                "channel": m.channel,
+                "language": m.language,
+                "subject": m.subject,
+                "body": m.body,
+                "created_at": now,
+            }
+            for m in messages
+        ]
+        if values:
+            dialect = postgresql if self.engine.dialect.name == "postgresql" else sqlite
+            s.execute(
+                dialect.insert(DeliveryMessage).on_conflict_do_nothing(
+                    index_elements=["publication_id", "channel", "language"]
+                ),
+                values,
+            )
+        found = s.execute(
+            select(DeliveryMessage.id, DeliveryMessage.channel, DeliveryMessage.language).where(
+                DeliveryMessage.publication_id == publication_id
+            )
+        ).all()
+        return {(channel, language): mid for mid, channel, language in found}
+
+    def _insert_deliveries(
+        self,
+        s: Session,
+        pub: Publication,
+        frame: pd.DataFrame,
+        message_ids: dict[tuple[str, str], int],
+        now: datetime,
+    ) -> int:
+        frame = frame.assign(
+            message_id=[
+                message_ids[(c, lang)]
+                for c, lang in zip(frame["channel"], frame["language"], strict=True)
+            ]
+        )
+        columns = ["key", "message_id", "channel", "recipient", "language", "subscriber_id"]
+        columns.append("origin")
+        fixed = {
+            "publication_id": pub.id,
+            "alert_id": pub.lead_alert_id,
+            "version": pub.lead_version,
+            "status": "pending",
+            "attempts": 0,
+            "created_at": now,
+            "updated_at": now,
+        }
+        table = Delivery.__table__
+        if self.engine.dialect.name == "postgresql":
+            return _copy_deliveries(s, frame[columns], fixed)
+        before = s.scalar(
+            select(func.count()).select_from(table).where(table.c.publication_id == pub.id)
+        )
+        records = frame[columns].astype(object).where(frame[columns].notna(), None)
+        values = [{**fixed, **r} for r in records.to_dict("records")]
+        for start in range(0, len(values), 5000):
+            s.execute(
+                sqlite.insert(Delivery).on_conflict_do_nothing(index_elements=["key"]),
+                values[start : start + 5000],
+            )
+        after = s.scalar(
+            select(func.count()).select_from(table).where(table.c.publication_id == pub.id)
+        )
+        return int(after or 0) - int(before or 0)
+
+    def earlier_recipients(self, publication_id: int) -> pd.DataFrame:
+        """Who received (or is being sent) an earlier version of this publication's alerts.
+
+        An update, downgrade or cancellation goes to them even if they have
+        since narrowed their subscription. Dead and held rows are not counted
+        as received. Columns: channel, recipient, language, subscriber_id.
+        """
+        members = select(AlertVersion.alert_id).where(AlertVersion.publication_id == publication_id)
+        earlier = (
+            select(AlertVersion.publication_id)
+            .where(
+                AlertVersion.alert_id.in_(members),
+                AlertVersion.publication_id.is_not(None),
+                AlertVersion.publication_id != publication_id,
+            )
+            .distinct()
+        )
+        stmt = (
+            select(Delivery.channel, Delivery.recipient, Delivery.language, Delivery.subscriber_id)
+            .where(
+                Delivery.publication_id.in_(earlier),
+                Delivery.status.in_(("sent", "pending", "sending", "retry")),
+            )
+            .distinct()
+        )
+        with self.engine.connect() as conn:
+            result = conn.execute(stmt)
+            return pd.DataFrame(result.all(), columns=list(result.keys()))
+
+    def due_groups(self, *, now: datetime, channels: Iterable[str] | None = None) -> list[DueGroup]:
+        """The (channel, message) pairs with due rows, most severe publication first."""
+        due = _due(now)
+        stmt = (
+            select(
+                Delivery.channel,
+                Delivery.message_id,
+                func.count().label("rows"),
+                func.max(Publication.level).label("level"),
+            )
+            .join(Publication, Publication.id == Delivery.publication_id)
+            .where(due)
+            .group_by(Delivery.channel, Delivery.message_id)
+            .order_by(func.max(Publication.level).desc(), Delivery.message_id)
+        )
+        if channels is not None:
+            stmt = stmt.where(Delivery.channel.in_(list(channels)))
+        with self.session() as s:
+            return [DueGroup(c, m, n, lv) for c, m, n, lv in s.execute(stmt).all()]
+
+    def claim_deliveries(
+        self,
+        *,
+        now: datetime,
+        worker: str,
+        channel: str | None = None,
+        message_id: int | None = None,
+        limit: int = 1000,
+    ) -> Claim | None:
+        """Claim up to ``limit`` due rows for one send: ``sending``, attempts + 1.
+
+        PostgreSQL picks them ``FOR UPDATE SKIP LOCKED``, so parallel workers
+        take disjoint rows without waiting; SQLite serialises writers, and the
+        same statement re-checks that each row is still due. Every row of the
+        claim gets one fresh ``claim_token`` (a channel may pass it to the
+        vendor, e.g. as the SMS ``OutId``, so the attempt can be confirmed later).
+        """
+        token = uuid.uuid4().hex
+        due = _due(now)
+        pick = select(Delivery.id).where(due)
+        if channel is not None:
+            pick = pick.where(Delivery.channel == channel)
+        if message_id is not None:
+            pick = pick.where(Delivery.message_id == message_id)
+        pick = pick.order_by(Delivery.id).limit(limit)
+        if self.engine.dialect.name == "postgresql":
+            # a materialized CTE: PostgreSQL may re-run an IN (... LIMIT) subquery and
+            # take more than the limit; FOR UPDATE SKIP LOCKED leaves other workers' rows
+            picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with(
+                "MATERIALIZED"
+            )
+            chosen = Delivery.id == picked.c.id
+        else:  # SQLite: one writer at a time; the outer WHERE re-checks that rows are due
+            chosen = Delivery.id.in_(pick.scalar_subquery())
+        with self.session() as s:
+            claimed = s.scalars(
+                update(Delivery)
+                .where(chosen, due)
+                .values(
+                    status="sending",
+                    attempts=Delivery.attempts + 1,
+                    updated_at=now,
+                    claimed_by=worker,
+                    claim_token=token,
+                )
+                .returning(Delivery.id)
+            ).all()
+            if not claimed:
+                return None
+            rows = list(
+                s.scalars(select(Delivery).where(Delivery.id.in_(claimed)).order_by(Delivery.id))
+            )
+            ids = {r.message_id for r in rows}
+            messages = {
+                m.id: m
+                for m in s.scalars(select(DeliveryMessage).where(DeliveryMessage.id.in_(ids)))
+            }
+        return Claim(token, worker, rows, messages)
+
+    def sending_claimers(self) -> list[str]:
+        """The workers that hold rows in ``sending`` now."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Delivery.claimed_by)
+                    .where(Delivery.status == "sending", Delivery.claimed_by.is_not(None))
+                    .distinct()
+                )
+            )
+
+    def recover_abandoned(
+        self, *, now: datetime, lease_s: float, dead_workers: Iterable[str] = ()
+    ) -> int:
+        """Hand rows a worker left in ``sending`` back to the dispatcher, to confirm first.
+
+        A row is abandoned when its claim is older than the lease, or its worker
+        is known to be dead (same host, process gone). It becomes ``retry``,
+        due now, with ``confirm_token`` = the token of the attempt that may or
+        may not have reached the vendor: the next attempt asks the channel to
+        confirm (or relies on its deduplication, or holds it for an operator)
+        instead of sending blindly. Returns how many rows were recovered.
+        """
+        stale = now - timedelta(seconds=lease_s)
+        dead = list(dead_workers)
+        cond = Delivery.updated_at < stale
+        if dead:
+            cond = cond | Delivery.claimed_by.in_(dead)
+        with self.session() as s:
+            done = s.execute(
+                update(Delivery)
+                .where(Delivery.status == "sending", cond)
+                .values(
+                    status="retry",
+                    next_attempt_at=now,
+                    confirm_token=Delivery.claim_token,
+                    error_code="abandoned",
+                    error_text="worker stopped mid-send; confirming before any resend",
+                    updated_at=now,
+                )
+            )
+            return int(done.rowcount or 0)  # type: ignore[attr-defined]
+
+    def record_outcomes(
+        self, outcomes: Iterable[DeliveryOutcome], *, now: datetime, claim: str | None = None
+    ) -> int:
+        """Record sent / retry / dead / unknown; rows sharing an outcome in one UPDATE.
+
+        Only rows still ``sending`` (under ``claim`` when given) are written: a row a
+        recovery took over is not overwritten by a late worker. Returns rows written.
+        """
+        groups: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+        for o in outcomes:
+            groups[
+                (
+                    o.status,
+                    o.provider_message_id,
+                    o.error_code,
+                    o.error_text,
+                    o.next_attempt_at,
+                    o.refund_attempt,
+                    o.confirm_token,
+                )
+            ].append(o.delivery_id)
+        written = 0
+        with self.session() as s:
+            for (status, provider, code, error, next_at, refund, confirm), ids in groups.items():
+                for start in range(0, len(ids), 5000):
+                    chunk = ids[start : start + 5000]
+                    where = [Delivery.id.in_(chunk), Delivery.status == "sending"]
+                    if claim is not None:
+                        where.append(Delivery.claim_token == claim)
+                    done = s.execute(
+                        update(Delivery)
+                        .where(*where)
+                        .values(
+                            status=status,
+                            provider_message_id=provider,
+                            error_code=code,
+                            error_text=error,
+                            next_attempt_at=next_at,
+                            confirm_token=confirm,
+                            delivered_at=now if status == "sent" else None,
+                            updated_at=now,
+                            attempts=Delivery.attempts - (1 if refund else 0),
+                        )
+                        .execution_options(synchronize_session=False)
+                    )
+                    written += int(done.rowcount or 0)  # type: ignore[attr-defined]
+        return written
+
+    def deliveries(
+        self,
+        status: str | Iterable[str] | None = None,
+        *,
+        publication_id: int | None = None,
+        limit: int | None = None,
+    ) -> list[Delivery]:
+        with self.session() as s:
+            stmt = select(Delivery).order_by(Delivery.id)
+            if isinstance(status, str):
+                stmt = stmt.where(Delivery.status == status)
+            elif status is not None:
+                stmt = stmt.where(Delivery.status.in_(list(status)))
+            if publication_id is not None:
+                stmt = stmt.where(Delivery.publication_id == publication_id)
+            if limit:
+                stmt = stmt.limit(limit)
+            return list(s.scalars(stmt))
+
+    def delivery_counts(self, publication_id: int | None = None) -> dict[tuple[str, str], int]:
+        """Rows per (channel, status), for one publication or all."""
+        stmt = select(Delivery.channel, Delivery.status, func.count()).group_by(
+            Delivery.channel, Delivery.status
+        )
+        if publication_id is not None:
+            stmt = stmt.where(Delivery.publication_id == publication_id)
+        with self.session() as s:
+            return {(c, st): int(n) for c, st, n in s.execute(stmt).all()}
+
+    def delivery_message(self, message_id: int) -> DeliveryMessage | None:
+        with self.session() as s:
+            return s.get(DeliveryMessage, message_id)
+
+    def resend(
+        self,
+        publication_id: int,
+        *,
+        mode: str,
+        actor: str,
+        reason: str,
+        now: datetime,
+        channel: str | None = None,
+        recipient: str | None = None,
+    ) -> int:
+        """New, audited ledger rows that send a publication again; returns how many.
+
+        ``mode``: ``all`` (everyone it was addressed to), ``failed`` (whose latest
+        row is dead or unknown) or ``one`` (``channel`` + ``recipient``). Each new
+        row's key is the original key + ``#rN`` (N = this publication's resend
+        round), so a resend is itself exactly-once; the earlier rows stay as they
+        were. An audit entry on the lead alert names the actor, reason and count.
+        """
+        if mode not in ("all", "failed", "one"):
+            raise ValueError(f"resend mode {mode!r}: all, failed or one")
+        if mode == "one" and not (channel and recipient):
+            raise ValueError("resend one: give the channel and the recipient")
+        if not reason.strip():
+            raise ValueError("a reason is required")
+        with self.session() as s:
+            pub = s.get(Publication, publication_id)
+            if pub is None:
+                raise ValueError(f"no publication {publication_id}")
+            stmt = select(Delivery).where(Delivery.publication_id == publication_id)
+            if channel is not None:
+                stmt = stmt.where(Delivery.channel == channel)
+            if recipient is not None:
+                stmt = stmt.where(Delivery.recipient == recipient)
+            latest: dict[str, Delivery] = {}
+            rounds = 0
+            for d in s.scalars(stmt.order_by(Delivery.id)):
+                base, _, suffix = d.key.partition("#r")
+                rounds = max(rounds, int(suffix) if suffix.isdigit() else 0)
+                latest[base] = d
+            chosen = [
+                d for d in latest.values() if mode != "failed" or d.status in ("dead", "unknown")
+            ]
+            if mode == "one" and not chosen:
+                raise ValueError(
+                    f"{channel} {recipient}: never addressed by publication {pub.identifier}"
+                )
+            round_ = rounds + 1
             values = [
                 {
-                    "key": r.key,
-                    "publication_id": pub.id,
-                    "alert_id": pub.lead_alert_id,
-                    "version": pub.lead_version,
-                    "channel": r.channel,
-                    "recipient": r.recipient,
-                    "language": r.language,
-                    "subject": r.subject,
-                    "body": r.body,
+                    "key": f"{base}#r{round_}",
+                    "publication_id": d.publication_id,
+                    "message_id": d.message_id,
+                    "alert_id": d.alert_id,
+                    "version": d.version,
+                    "channel": d.channel,
+                    "recipient": d.recipient,
+                    "language": d.language,
+                    "subscriber_id": d.subscriber_id,
+                    "origin": "resend",
                     "status": "pending",
                     "attempts": 0,
                     "created_at": now,
                     "updated_at": now,
                 }
-                for r in rows
+                for base, d in latest.items()
+                if d in chosen
             ]
-            return self._insert_ignore(s, Delivery, values, "key")
-
-    def claim_deliveries(
-        self, *, now: datetime, lease_s: float, idempotent_channels: set[str], limit: int = 500
-    ) -> list[Delivery]:
-        """Claim due ledger rows for sending (status -> ``sending``, attempts + 1).
-
-        A row left in ``sending`` longer than the lease belonged to a worker that
-        died mid-send. For an idempotent channel it is claimed again (the channel
-        drops a duplicate by key); otherwise it goes to ``unknown`` for an
-        operator, because resending could deliver twice.
-        """
-        stale = pd.Timestamp(now) - pd.Timedelta(seconds=lease_s)
-        with self.session() as s:
-            abandoned = s.scalars(
-                select(Delivery).where(
-                    Delivery.status == "sending", Delivery.updated_at < stale.to_pydatetime()
+            created = self._insert_ignore(s, Delivery, values, "key")
+            s.add(
+                AuditEntry(
+                    alert_id=pub.lead_alert_id,
+                    version=pub.lead_version,
+                    at=now,
+                    actor=actor,
+                    action="resend",
+                    reason=reason,
+                    details={
+                        "identifier": pub.identifier,
+                        "mode": mode,
+                        "round": round_,
+                        "deliveries": created,
+                        "channel": channel,
+                        "recipient": recipient,
+                    },
                 )
-            ).all()
-            for d in abandoned:
-                if d.channel in idempotent_channels:
-                    d.status = "pending"
-                else:
-                    d.status = "unknown"
-                    d.error_text = "worker stopped mid-send; delivery unconfirmed"
-                d.updated_at = now
-            s.flush()
-            due = (Delivery.status == "pending") | (
-                (Delivery.status == "retry") & (Delivery.next_attempt_at <= now)
             )
-            ids = s.scalars(select(Delivery.id).where(due).order_by(Delivery.id).limit(limit)).all()
-            if not ids:
-                return []
-            claimed = s.scalars(
-                update(Delivery)
-                .where(Delivery.id.in_(ids), due)
-                .values(status="sending", attempts=Delivery.attempts + 1, updated_at=now)
-                .returning(Delivery.id)
-            ).all()
-            return list(s.scalars(select(Delivery).where(Delivery.id.in_(claimed))))
+            return created
 
-    def record_outcomes(self, outcomes: Iterable[DeliveryOutcome], *, now: datetime) -> None:
+    def record_inbound(self, source: str, key: str, *, now: datetime) -> bool:
+        """Remember an inbound event; False when it was seen before (a vendor retry)."""
         with self.session() as s:
-            for o in outcomes:
-                s.execute(
-                    update(Delivery)
-                    .where(Delivery.id == o.delivery_id, Delivery.status == "sending")
-                    .values(
-                        status=o.status,
-                        provider_message_id=o.provider_message_id,
-                        error_code=o.error_code,
-                        error_text=o.error_text,
-                        next_attempt_at=o.next_attempt_at,
-                        delivered_at=now if o.status == "sent" else None,
-                        updated_at=now,
-                        attempts=Delivery.attempts - (1 if o.refund_attempt else 0),
-                    )
+            return (
+                self._insert_ignore(
+                    s,
+                    InboundEvent,
+                    [{"source": source, "key": key, "received_at": now}],
+                    ("source", "key"),
                 )
-
-    def deliveries(self, status: str | None = None) -> list[Delivery]:
-        with self.session() as s:
-            stmt = select(Delivery).order_by(Delivery.id)
-            if status:
-                stmt = stmt.where(Delivery.status == status)
-            return list(s.scalars(stmt))
+                == 1
+            )
 
     # -- rate limits shared by every process ---------------------------------------------
 
@@ -831,7 +1219,11 @@ class Store:
     # -- helpers --------------------------------------------------------------------
 
     def _insert_ignore(
-        self, s: Session, model: type[Base], values: list[dict[str, Any]], unique: str
+        self,
+        s: Session,
+        model: type[Base],
+        values: list[dict[str, Any]],
+        unique: str | tuple[str, ...],
     ) -> int:
         if not values:
             return 0
@@ -839,10 +1231,65 @@ class Store:
         table = model.__table__
         stmt = (
             dialect.insert(table)
-            .on_conflict_do_nothing(index_elements=[unique])
+            .on_conflict_do_nothing(
+                index_elements=[unique] if isinstance(unique, str) else list(unique)
+            )
             .returning(table.c.id)  # type: ignore[attr-defined]
         )
         return len(s.execute(stmt, values).all())
+
+
+def _due(now: datetime) -> Any:
+    return (Delivery.status == "pending") | (
+        (Delivery.status == "retry") & (Delivery.next_attempt_at <= now)
+    )
+
+
+def _delivery_frame(rows: pd.DataFrame | Sequence[NewDelivery]) -> pd.DataFrame:
+    if isinstance(rows, pd.DataFrame):
+        frame = rows
+    else:
+        frame = pd.DataFrame(
+            [[getattr(r, c) for c in DELIVERY_COLUMNS] for r in rows], columns=DELIVERY_COLUMNS
+        )
+    missing = [c for c in ("key", "channel", "recipient", "language") if c not in frame.columns]
+    if missing:
+        raise ValueError(f"fan_out: delivery rows lack columns {missing}")
+    if "subscriber_id" not in frame.columns:
+        frame = frame.assign(subscriber_id=None)
+    if "origin" not in frame.columns:
+        frame = frame.assign(origin="channel")
+    return frame.reset_index(drop=True)
+
+
+def _copy_deliveries(s: Session, frame: pd.DataFrame, fixed: dict[str, Any]) -> int:
+    """PostgreSQL: COPY the rows into a temporary table, then insert the new keys."""
+    conn = s.connection().connection.driver_connection
+    columns = list(frame.columns)
+    buf = io.StringIO()
+    out = frame.copy()
+    out["subscriber_id"] = out["subscriber_id"].astype("Int64")
+    out.to_csv(buf, index=False, header=False, na_rep="\\N")
+    with conn.cursor() as cur:  # type: ignore[union-attr]
+        cur.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS fan_out_rows (key text, message_id integer, "
+            "channel text, recipient text, language text, subscriber_id integer, origin text) "
+            "ON COMMIT DELETE ROWS"
+        )
+        with cur.copy(
+            f"COPY fan_out_rows ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+        ) as copy:
+            copy.write(buf.getvalue())
+        names = list(fixed)
+        cur.execute(
+            f"INSERT INTO deliveries ({', '.join(columns + names)}) "
+            f"SELECT {', '.join(columns)}, {', '.join('%s' for _ in names)} FROM fan_out_rows "
+            "ON CONFLICT (key) DO NOTHING",
+            [fixed[n] for n in names],
+        )
+        inserted = cur.rowcount
+        cur.execute("TRUNCATE fan_out_rows")
+    return int(inserted)
 
 
 def _engine(url: str) -> Engine:
