@@ -141,6 +141,61 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--by", default=None, help="operator name (default: $USER)")
     cancel.set_defaults(func=_cmd_cancel)
 
+    disp = sub.add_parser(
+        "dispatch",
+        help="run a delivery worker: send due ledger rows (several may run at once)",
+        description="Claim and send due rows of the delivery ledger, most severe alert first. "
+        "Workers may run in parallel (on PostgreSQL they claim with SKIP LOCKED). Rows a dead "
+        "worker left mid-send are confirmed with the vendor before any resend.",
+    )
+    disp.add_argument(
+        "--until-idle",
+        action="store_true",
+        help="keep going (waiting for retries) until no row is pending, retrying or being sent",
+    )
+    disp.add_argument(
+        "--forever", action="store_true", help="keep polling the ledger (a long-running worker)"
+    )
+    disp.add_argument(
+        "--interval", type=float, default=2.0, help="seconds between polls when idle (default 2)"
+    )
+    disp.add_argument("--worker", default=None, help="worker name (default: host/pid)")
+    disp.set_defaults(func=_cmd_dispatch)
+
+    dl = sub.add_parser(
+        "deliveries",
+        help="list ledger rows (e.g. the dead letters) or count them by channel and state",
+        description="List delivery ledger rows, oldest first, or with --summary count them by "
+        "channel and state. Dead rows are dead letters: read their error, then fix the cause "
+        "and `alerts resend --failed`.",
+    )
+    dl.add_argument(
+        "--status",
+        action="append",
+        choices=("pending", "sending", "sent", "retry", "dead", "unknown"),
+        help="only rows in this state (repeatable)",
+    )
+    dl.add_argument("--identifier", default=None, help="only this publication (CAP identifier)")
+    dl.add_argument("--summary", action="store_true", help="counts by channel and state")
+    dl.add_argument("--json", action="store_true", help="one JSON object per line")
+    dl.add_argument("--limit", type=int, default=None, help="at most this many rows")
+    dl.set_defaults(func=_cmd_deliveries)
+
+    rs = sub.add_parser(
+        "resend",
+        help="send a publication again (all, the failed, or one recipient); audited",
+        description="Create new ledger rows for a publication (keys ending in #rN) and "
+        "dispatch them. --failed takes recipients whose latest row is dead or unknown.",
+    )
+    rs.add_argument("identifier", help="the publication's CAP identifier (`alerts show`)")
+    who = rs.add_mutually_exclusive_group(required=True)
+    who.add_argument("--all", action="store_true", help="everyone it was addressed to")
+    who.add_argument("--failed", action="store_true", help="only dead or unknown deliveries")
+    who.add_argument("--to", metavar="CHANNEL:ADDRESS", help="one recipient")
+    rs.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    rs.add_argument("--by", default=None, help="operator name (default: $USER)")
+    rs.set_defaults(func=_cmd_resend)
+
     st = sub.add_parser(
         "send-test",
         help="send a test message through a configured channel and show the vendor's answer",
@@ -511,6 +566,126 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
             {
                 "cancelled": args.id,
                 "version_id": version_id,
+                "actor": actor,
+                "delivered": sent.delivered,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+def _cmd_dispatch(args: argparse.Namespace) -> int:
+    import time
+
+    from alerts.delivery import DispatchSummary, worker_id
+    from alerts.pipeline import dispatch_due, runtime
+
+    worker = args.worker or worker_id()
+    total = DispatchSummary()
+    with runtime() as rt:
+        while True:
+            done = dispatch_due(rt, worker=worker)
+            total.add(done)
+            if done.sent or done.dead or done.unknown or done.confirmed:
+                print(json.dumps({"worker": worker, **_tally(done)}), flush=True)
+            if not (args.until_idle or args.forever):
+                break
+            busy, next_retry = rt.store.open_work()
+            if args.until_idle and not busy and next_retry is None:
+                break
+            wait = args.interval
+            if next_retry is not None:
+                wait = min(wait, max((next_retry - rt.clock()).total_seconds(), 0.0))
+            time.sleep(max(wait, 0.05))
+    print(json.dumps({"worker": worker, "total": _tally(total)}))
+    return 0
+
+
+def _tally(s: Any) -> dict[str, Any]:
+    return {
+        k: getattr(s, k)
+        for k in ("sent", "retry", "dead", "unknown", "confirmed", "calls", "deactivated")
+    }
+
+
+def _cmd_deliveries(args: argparse.Namespace) -> int:
+    from alerts.store import Store
+
+    with Store(load_settings().resolved_store_url) as store:
+        pub_id = None
+        if args.identifier:
+            pub = store.publication(args.identifier)
+            if pub is None:
+                raise ValueError(f"no publication {args.identifier!r}")
+            pub_id = pub.id
+        if args.summary:
+            counts = store.delivery_counts(pub_id)
+            table: dict[str, dict[str, int]] = {}
+            for (channel, status), n in sorted(counts.items()):
+                table.setdefault(channel, {})[status] = n
+            print(json.dumps(table, ensure_ascii=False, indent=None if args.json else 2))
+            return 0
+        rows = store.deliveries(args.status, publication_id=pub_id, limit=args.limit)
+    for d in rows:
+        record = {
+            "id": d.id,
+            "key": d.key,
+            "channel": d.channel,
+            "recipient": d.recipient,
+            "status": d.status,
+            "attempts": d.attempts,
+            "origin": d.origin,
+            "error_code": d.error_code,
+            "error_text": d.error_text,
+            "provider_message_id": d.provider_message_id,
+            "updated_at": d.updated_at.isoformat().replace("+00:00", "Z"),
+        }
+        if args.json:
+            print(json.dumps(record, ensure_ascii=False))
+        else:
+            error = f"  {d.error_code}: {d.error_text}" if d.error_code else ""
+            print(
+                f"{d.id:>6}  {d.status:<7} {d.channel} -> {d.recipient}  "
+                f"attempts {d.attempts}  {d.key.split('/', 1)[0]}{error}"
+            )
+    if not rows and not args.json:
+        print("(no deliveries)")
+    return 0
+
+
+def _cmd_resend(args: argparse.Namespace) -> int:
+    import getpass
+
+    from alerts.pipeline import publish, runtime
+
+    channel = recipient = None
+    if args.to:
+        channel, sep, recipient = args.to.partition(":")
+        if not sep or not channel or not recipient:
+            raise ValueError("--to: CHANNEL:ADDRESS, e.g. sms:13800138000")
+    mode = "all" if args.all else "failed" if args.failed else "one"
+    actor = f"operator:{args.by or getpass.getuser()}"
+    with runtime() as rt:
+        pub = rt.store.publication(args.identifier)
+        if pub is None:
+            raise ValueError(f"no publication {args.identifier!r} (see `alerts show ALERT_ID`)")
+        created = rt.store.resend(
+            pub.id,
+            mode=mode,
+            channel=channel,
+            recipient=recipient,
+            actor=actor,
+            reason=args.reason,
+            now=rt.clock(),
+        )
+        sent = publish(rt)
+    print(
+        json.dumps(
+            {
+                "identifier": args.identifier,
+                "mode": mode,
+                "deliveries": created,
                 "actor": actor,
                 "delivered": sent.delivered,
             },

@@ -67,6 +67,7 @@ class WebhookChannel:
     """A signed JSON webhook; see the module docstring for the wire contract."""
 
     rate: tuple[float, float] | None = None  # the receiver's limits are unknown
+    max_batch = 1000  # one call carries every recipient of a message (see above)
 
     def __init__(
         self,

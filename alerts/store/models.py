@@ -383,7 +383,7 @@ class Subscriber(Base):
     address: Mapped[str] = mapped_column(String(1000))
     language: Mapped[str] = mapped_column(String(16), default="zh-CN")
     areas: Mapped[list[str]]
-    hazards: Mapped[list[str]]
+    hazards: Mapped[list[str]] = mapped_column(JSON, default=list)
     min_level: Mapped[int] = mapped_column(Integer, default=1)
     quiet_start: Mapped[str | None] = mapped_column(String(5))  # local HH:MM
     quiet_end: Mapped[str | None] = mapped_column(String(5))

@@ -795,8 +795,8 @@ class Store:
         if self.engine.dialect.name == "postgresql":
             # a materialized CTE: PostgreSQL may re-run an IN (... LIMIT) subquery and
             # take more than the limit; FOR UPDATE SKIP LOCKED leaves other workers' rows
-            picked = pick.with_for_update(skip_locked=True).cte("picked").prefix_with(
-                "MATERIALIZED"
+            picked = (
+                pick.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
             )
             chosen = Delivery.id == picked.c.id
         else:  # SQLite: one writer at a time; the outer WHERE re-checks that rows are due
@@ -945,6 +945,15 @@ class Store:
             stmt = stmt.where(Delivery.publication_id == publication_id)
         with self.session() as s:
             return {(c, st): int(n) for c, st, n in s.execute(stmt).all()}
+
+    def open_work(self) -> tuple[int, datetime | None]:
+        """(rows pending or being sent, when the earliest ``retry`` row falls due)."""
+        with self.session() as s:
+            busy = s.scalar(select(func.count()).where(Delivery.status.in_(("pending", "sending"))))
+            due = s.scalar(
+                select(func.min(Delivery.next_attempt_at)).where(Delivery.status == "retry")
+            )
+            return int(busy or 0), due
 
     def delivery_message(self, message_id: int) -> DeliveryMessage | None:
         with self.session() as s:
