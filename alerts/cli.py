@@ -159,7 +159,9 @@ def _parser() -> argparse.ArgumentParser:
     disp.add_argument(
         "--interval", type=float, default=2.0, help="seconds between polls when idle (default 2)"
     )
-    disp.add_argument("--worker", default=None, help="worker name (default: host/pid)")
+    disp.add_argument(
+        "--worker", default=None, help="a name for this worker (recorded as NAME@host/pid)"
+    )
     disp.set_defaults(func=_cmd_dispatch)
 
     dl = sub.add_parser(
@@ -581,7 +583,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
     from alerts.delivery import DispatchSummary, worker_id
     from alerts.pipeline import dispatch_due, runtime
 
-    worker = args.worker or worker_id()
+    worker = worker_id(args.worker)
     total = DispatchSummary()
     with runtime() as rt:
         while True:

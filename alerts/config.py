@@ -127,6 +127,9 @@ class ChannelSettings(_Section):
     # deduplicate nor confirm with the vendor: "hold" it as ``unknown`` for an
     # operator (never twice), or "resend" it (never lost, perhaps twice).
     on_unconfirmed: Literal["hold", "resend"] = "hold"
+    # Recipients per vendor call, below the channel's own maximum (SMS and WeCom
+    # application: 1000) when the account is limited further.
+    batch_size: int | None = Field(None, ge=1)
 
     def secret(self, key: str) -> str:
         """A credential, or a ConfigError naming the channel and the missing key."""

@@ -62,9 +62,10 @@ def backoff(attempt: int, base_s: float = 30.0, max_s: float = 900.0) -> timedel
     return timedelta(seconds=min(base_s * 2 ** max(attempt - 1, 0), max_s))
 
 
-def worker_id() -> str:
-    """This process as a claimer: ``host/pid``."""
-    return f"{socket.gethostname()}/{os.getpid()}"
+def worker_id(name: str | None = None) -> str:
+    """This process as a claimer: ``[name@]host/pid`` (host and pid tell if it still lives)."""
+    me = f"{socket.gethostname()}/{os.getpid()}"
+    return f"{name}@{me}" if name else me
 
 
 def dead_workers(claimers: Iterable[str]) -> list[str]:
@@ -72,7 +73,7 @@ def dead_workers(claimers: Iterable[str]) -> list[str]:
     host = socket.gethostname()
     dead = []
     for claimer in claimers:
-        where, _, pid = claimer.rpartition("/")
+        where, _, pid = claimer.rpartition("@")[2].rpartition("/")
         if where != host or not pid.isdigit():
             continue
         try:
@@ -247,7 +248,7 @@ def dispatch(
         progressed = False
         for group in store.due_groups(now=clock()):
             channel = channels.get(group.channel)
-            batch = max(int(getattr(channel, "max_batch", 1) or 1), 1)
+            batch = _batch(channel, settings.get(group.channel))
             limit = batch if batch > 1 else policy.claim_size
             while max_claims is None or claims < max_claims:
                 claim = store.claim_deliveries(
@@ -323,7 +324,7 @@ def _send_claim(
 
     to_send = _confirm_abandoned(claim, channel, settings, message, record, summary)
     confirming = isinstance(channel, Confirming) and not channel.idempotent
-    batch = max(int(getattr(channel, "max_batch", 1) or 1), 1)
+    batch = _batch(channel, settings)
     for start in range(0, len(to_send), batch):
         chunk = to_send[start : start + batch]
         wait = _rate_wait(store, channel, settings, clock())
@@ -358,6 +359,14 @@ def _send_claim(
             chunk,
         )
     return summary
+
+
+def _batch(channel: Channel | None, settings: ChannelSettings | None) -> int:
+    """Recipients per send: the channel's maximum, lowered by ``batch_size``."""
+    most = max(int(getattr(channel, "max_batch", 1) or 1), 1)
+    if settings is not None and settings.batch_size:
+        return min(most, settings.batch_size)
+    return most
 
 
 def _confirm_abandoned(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -374,3 +375,19 @@ def test_batching_channels_get_one_call_per_batch(rt: Runtime) -> None:
     )
     assert calls == [10, 10, 5] and summary.calls == 3 and summary.sent == 25
     assert len(set(channel.sent)) == 25
+
+
+def test_dead_workers_are_processes_of_this_host_that_are_gone() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    from alerts.delivery import dead_workers, worker_id
+
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    host = socket.gethostname()
+    me = worker_id("w1")
+    assert me.startswith("w1@") and me.endswith(f"/{os.getpid()}")
+    claimers = [me, f"{host}/{gone.pid}", f"n@{host}/{gone.pid}", f"other-host/{gone.pid}", "x"]
+    assert dead_workers(claimers) == [f"{host}/{gone.pid}", f"n@{host}/{gone.pid}"]

@@ -90,8 +90,9 @@ def test_dispatch_until_idle_waits_for_retries_then_stops(
         assert _lines(capsys)[0]["retry"] == 1
         assert main(["dispatch", "--until-idle", "--interval", "0.1", "--worker", "w1"]) == 0
         out = _lines(capsys)
+        assert out[-1]["worker"].startswith("w1@")
         assert out[-1] == {
-            "worker": "w1",
+            "worker": out[-1]["worker"],
             "total": {
                 "sent": 1,
                 "retry": 1,
