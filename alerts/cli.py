@@ -141,6 +141,29 @@ def _parser() -> argparse.ArgumentParser:
     cancel.add_argument("--by", default=None, help="operator name (default: $USER)")
     cancel.set_defaults(func=_cmd_cancel)
 
+    appr = sub.add_parser(
+        "approvals",
+        help="list publications waiting for a duty officer (orange and red weather)",
+        description="List publications that wait for approval, oldest first, with how long "
+        "they have waited and what happens on timeout.",
+    )
+    appr.add_argument("--json", action="store_true", help="one JSON object per line")
+    appr.set_defaults(func=_cmd_approvals)
+
+    ap = sub.add_parser(
+        "approve",
+        help="approve (or --reject) a publication waiting for a duty officer; audited",
+        description="Decide a pending publication: approve it (optionally with your own "
+        "wording of the advice, which replaces the packaged 防御指南 in Chinese messages) and "
+        "deliver it, or reject it (it is never sent). Recorded in the audit trail.",
+    )
+    ap.add_argument("identifier", help="the publication's CAP identifier (`alerts approvals`)")
+    ap.add_argument("--reject", action="store_true", help="reject instead of approving")
+    ap.add_argument("--reason", required=True, help="why (kept in the audit trail)")
+    ap.add_argument("--guidance", default=None, help="your wording of the advice (防御指南)")
+    ap.add_argument("--by", default=None, help="operator name (default: $USER)")
+    ap.set_defaults(func=_cmd_approve)
+
     disp = sub.add_parser(
         "dispatch",
         help="run a delivery worker: send due ledger rows (several may run at once)",
@@ -568,6 +591,76 @@ def _cmd_cancel(args: argparse.Namespace) -> int:
             {
                 "cancelled": args.id,
                 "version_id": version_id,
+                "actor": actor,
+                "delivered": sent.delivered,
+            },
+            ensure_ascii=False,
+        )
+    )
+    return 0
+
+
+def _cmd_approvals(args: argparse.Namespace) -> int:
+    from alerts.approval import plan
+    from alerts.pipeline import runtime
+
+    with runtime() as rt:
+        pending = rt.store.pending_approvals()
+        now = rt.clock()
+        for pub in pending:
+            p = plan(rt.settings.approval, pub.level)
+            record = {
+                "identifier": pub.identifier,
+                "alert_id": pub.lead_alert_id,
+                "hazard": pub.hazard,
+                "level": pub.level,
+                "action": pub.action,
+                "subject": pub.subject,
+                "waiting_min": round((now - pub.sent).total_seconds() / 60, 1),
+                "timeout_min": p.timeout_min,
+                "on_timeout": p.on_timeout,
+            }
+            if args.json:
+                print(json.dumps(record, ensure_ascii=False))
+            else:
+                then = f"{p.on_timeout} after {p.timeout_min:g} min" if p.timeout_min else "waits"
+                print(
+                    f"{pub.identifier}  {pub.hazard} level {pub.level} {pub.action}  "
+                    f"{pub.lead_alert_id}  waiting {record['waiting_min']} min ({then})"
+                )
+    if not pending and not args.json:
+        print("(nothing waits for approval)")
+    return 0
+
+
+def _cmd_approve(args: argparse.Namespace) -> int:
+    import getpass
+
+    from alerts.pipeline import publish, runtime
+
+    actor = f"operator:{args.by or getpass.getuser()}"
+    with runtime() as rt:
+        pub = rt.store.publication(args.identifier)
+        if pub is None:
+            raise ValueError(f"no publication {args.identifier!r} (see `alerts approvals`)")
+        if pub.approval != "pending":
+            raise ValueError(
+                f"{args.identifier} does not wait for approval (it is {pub.approval!r})"
+            )
+        rt.store.decide_approval(
+            pub.id,
+            approve=not args.reject,
+            actor=actor,
+            reason=args.reason,
+            now=rt.clock(),
+            guidance=args.guidance,
+        )
+        sent = publish(rt)
+    print(
+        json.dumps(
+            {
+                "identifier": args.identifier,
+                "decision": "rejected" if args.reject else "approved",
                 "actor": actor,
                 "delivered": sent.delivered,
             },

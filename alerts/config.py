@@ -28,7 +28,9 @@ CENC_DEFAULT_URL = "https://www.cenc.ac.cn/prodlaunch-web-backend/open/data/cata
 
 
 # ALERTS_* variables that are not settings (read by the test suite, not the app).
-_NOT_SETTINGS = {"ALERTS_TEST_PG"}
+# Environment variables named ALERTS_* that are not settings of the core:
+# the test suite's PostgreSQL, and the DAGs' retry delay (alerts_airflow.dagkit).
+_NOT_SETTINGS = {"ALERTS_TEST_PG", "ALERTS_AIRFLOW_RETRY_DELAY_S"}
 
 
 class ConfigError(ValueError):
@@ -173,9 +175,57 @@ class DeliverySettings(_Section):
     # A claim older than this is taken as abandoned (its worker died); keep it
     # above the longest send (timeout_s x calls per claim).
     lease_s: float = Field(300, gt=0)
+    # A dead worker's send is confirmed with the vendor no sooner than this after it
+    # is found (a vendor's query API may lag its send API by some seconds).
+    confirm_delay_s: float = Field(30, ge=0)
     backoff_s: float = Field(30, ge=0)  # the first retry's delay; doubles per attempt
     backoff_max_s: float = Field(900, ge=0)
     claim_size: int = Field(1000, ge=1, le=10000)  # rows per claim (channels batch within)
+
+
+Colour = Literal["blue", "yellow", "orange", "red"]
+
+
+class ApprovalSettings(_Section):
+    """Which publications wait for a duty officer, and what a silent timeout does.
+
+    By default weather and official warnings at orange and red wait (issue,
+    update, upgrade, extend; never a cancellation or a downgrade); red
+    publishes by itself after 10 minutes without an answer, orange waits for
+    one; earthquakes publish at once; exercises follow ``exercise``.
+    """
+
+    levels: list[Colour] = ["orange", "red"]  # pydantic copies mutable defaults
+    exempt_hazards: list[str] = Field(default_factory=lambda: ["earthquake"])
+    exercise: Literal["auto", "approve"] = "auto"
+    # minutes without an answer before on_timeout applies; missing: wait for ever
+    timeout_min: dict[Colour, float] = {"red": 10.0}
+    on_timeout: dict[Colour, Literal["publish", "reject"]] = {"red": "publish"}
+
+    @field_validator("exempt_hazards")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        from alerts.model import Hazard
+
+        for name in value:
+            Hazard(name)
+        return value
+
+
+class HousekeepingSettings(_Section):
+    """Stale-feed alarms and retention (the ``housekeeping`` DAG)."""
+
+    # a feed is stale without a success within stale_factor x its interval (seconds,
+    # by feed name or prefix; "cap:" covers every CAP source)
+    stale_factor: float = Field(3.0, gt=1)
+    intervals_s: dict[str, float] = {
+        "usgs": 60.0,
+        "cenc": 60.0,
+        "gdacs": 300.0,
+        "cap:": 300.0,
+        "open-meteo": 3600.0,
+    }
+    retention_days: int = Field(90, ge=1)
 
 
 class SubscriptionSettings(_Section):
@@ -229,6 +279,10 @@ class Settings(BaseSettings):
     )
     cap: CapSettings = Field(default_factory=lambda: CapSettings.model_validate({}))
     delivery: DeliverySettings = Field(default_factory=lambda: DeliverySettings.model_validate({}))
+    approval: ApprovalSettings = Field(default_factory=lambda: ApprovalSettings.model_validate({}))
+    housekeeping: HousekeepingSettings = Field(
+        default_factory=lambda: HousekeepingSettings.model_validate({})
+    )
     subscriptions: SubscriptionSettings = Field(
         default_factory=lambda: SubscriptionSettings.model_validate({})
     )

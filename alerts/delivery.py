@@ -231,22 +231,28 @@ def dispatch(
     worker: str | None = None,
     policy: DeliverySettings | None = None,
     max_claims: int | None = None,
+    only: Iterable[str] | None = None,
 ) -> DispatchSummary:
     """Send every row due now, most severe first, until none is due; return the tally.
 
     First hands back rows that dead workers left in ``sending`` (lease expired,
     or the claimer's process is gone from this host), to be confirmed.
+    ``only``: these channels' rows (a task per channel); default every channel.
     """
     policy = policy or DeliverySettings.model_validate({})
     worker = worker or worker_id()
     summary = DispatchSummary()
     store.recover_abandoned(
-        now=clock(), lease_s=policy.lease_s, dead_workers=dead_workers(store.sending_claimers())
+        now=clock(),
+        lease_s=policy.lease_s,
+        dead_workers=dead_workers(store.sending_claimers()),
+        confirm_delay_s=policy.confirm_delay_s,
+        deduplicating=[name for name, ch in channels.items() if ch.idempotent],
     )
     claims = 0
     while max_claims is None or claims < max_claims:
         progressed = False
-        for group in store.due_groups(now=clock()):
+        for group in store.due_groups(now=clock(), channels=only):
             channel = channels.get(group.channel)
             batch = _batch(channel, settings.get(group.channel))
             limit = batch if batch > 1 else policy.claim_size

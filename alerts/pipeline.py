@@ -22,6 +22,7 @@ from urllib.parse import urljoin
 import pandas as pd
 import requests
 
+from alerts.approval import needs_approval
 from alerts.cap_publish import publication_xml
 from alerts.channels import Channel, build_channel
 from alerts.config import CapFeed, Settings, load_settings
@@ -143,6 +144,9 @@ class Runtime:
             status=lc.status,
             notify_expire=lc.notify_expire,
             actor=actor,
+            needs_approval=lambda hazard, level, action, status: needs_approval(
+                self.settings.approval, hazard=hazard, level=level, action=action, status=status
+            ),
         )
 
     def cap_document(self, ident: str, *, version: int | None = None) -> bytes:
@@ -318,6 +322,56 @@ def fetch_cap_feed(
             session.close()
 
 
+def weather_batches(rt: Runtime) -> list[tuple[int, str, str]]:
+    """The Open-Meteo requests for the configured locations: (batch, forecast URL, air URL)."""
+    feeds = rt.settings.feeds
+    return [
+        (n, forecast_url, air_url)
+        for n, (_, forecast_url, air_url) in enumerate(
+            openmeteo.request_urls(
+                rt.locations(),
+                base_url=feeds.openmeteo_url,
+                air_quality_url=feeds.air_quality_url,
+                batch_size=feeds.openmeteo_batch_size,
+            )
+        )
+    ]
+
+
+def fetch_weather_batch(
+    rt: Runtime, batch: int, *, session: requests.Session | None = None
+) -> list[int]:
+    """Fetch one batch's forecast and air quality (each its own feed and state).
+
+    Both requests are tried; their failures are raised together afterwards.
+    """
+    found = [b for b in weather_batches(rt) if b[0] == batch]
+    if not found:
+        raise ValueError(f"no weather batch {batch} (there are {len(weather_batches(rt))})")
+    _, forecast_url, air_url = found[0]
+    own_session = session is None
+    session = session or http_session(rt.settings.feeds)
+    stored: list[int] = []
+    failures: list[str] = []
+    try:
+        for kind, url in (("forecast", forecast_url), ("air", air_url)):
+            try:
+                pid = fetch_feed(
+                    rt, "open-meteo", feed=f"open-meteo:{kind}:{batch}", url=url, session=session
+                )
+            except FetchError as exc:
+                failures.append(f"{kind} batch {batch}: {exc}")
+                continue
+            if pid is not None:
+                stored.append(pid)
+    finally:
+        if own_session:
+            session.close()
+    if failures:
+        raise FetchError("; ".join(failures))
+    return stored
+
+
 def fetch_weather(rt: Runtime, *, session: requests.Session | None = None) -> list[int]:
     """Fetch forecasts and air quality for every configured location, in batches.
 
@@ -325,34 +379,21 @@ def fetch_weather(rt: Runtime, *, session: requests.Session | None = None) -> li
     with its own state, so one failing batch does not stop the others; the
     failures are raised together after every batch was tried.
     """
-    feeds = rt.settings.feeds
     own_session = session is None
-    session = session or http_session(feeds)
+    session = session or http_session(rt.settings.feeds)
     stored: list[int] = []
     failures: list[str] = []
     try:
-        batches = openmeteo.request_urls(
-            rt.locations(),
-            base_url=feeds.openmeteo_url,
-            air_quality_url=feeds.air_quality_url,
-            batch_size=feeds.openmeteo_batch_size,
-        )
-        for n, (_, forecast_url, air_url) in enumerate(batches):
-            for kind, url in (("forecast", forecast_url), ("air", air_url)):
-                try:
-                    pid = fetch_feed(
-                        rt, "open-meteo", feed=f"open-meteo:{kind}:{n}", url=url, session=session
-                    )
-                except FetchError as exc:
-                    failures.append(f"{kind} batch {n}: {exc}")
-                    continue
-                if pid is not None:
-                    stored.append(pid)
+        for batch, _, _ in weather_batches(rt):
+            try:
+                stored += fetch_weather_batch(rt, batch, session=session)
+            except FetchError as exc:
+                failures.append(str(exc))
     finally:
         if own_session:
             session.close()
     if failures:
-        raise FetchError(f"{len(failures)} Open-Meteo request(s) failed: " + "; ".join(failures))
+        raise FetchError(f"{len(failures)} Open-Meteo batch(es) failed: " + "; ".join(failures))
     return stored
 
 

@@ -208,6 +208,9 @@ def _defang(match: re.Match[str]) -> str:
     return match.group(0).replace("://", "[:]//").replace(".", "[.]")
 
 
+GUIDANCE_LIMIT = 300  # characters of a duty officer's advice
+
+
 def feed_text(value: Any, family: str = "text", limit: int = FEED_TEXT_LIMIT) -> str:
     """Text from a feed, made harmless for a message of ``family``.
 
@@ -328,12 +331,14 @@ class Renderer:
         status: str = "Actual",
         identifier: str | None = None,
         fallback: bool = False,
+        guidance_zh: str | None = None,
     ) -> Rendered:
         """Render one message for a channel family and language.
 
         ``regions`` lists every region the message covers (each with code,
         name, level and its own facts); by default the one region of ``facts``.
         A status other than Actual marks the message as an exercise (演练).
+        ``guidance_zh``: the duty officer's advice, instead of the packaged one.
         With ``fallback``, an operator template that fails is logged and the
         packaged one used instead (delivery must not stop on a template typo).
         """
@@ -361,7 +366,11 @@ class Renderer:
             "issuer_zh": self.issuer_zh,
             "issuer_en": self.issuer_en,
             "language": lang,
-            "guidance": guidance(hz, lv, lang),
+            # a duty officer's wording replaces the packaged advice (Chinese messages),
+            # neutralised like feed text: an edit cannot add links, mentions or markup
+            "guidance": feed_text(guidance_zh, family, GUIDANCE_LIMIT)
+            if guidance_zh and zh
+            else guidance(hz, lv, lang),
             "tips": self._tips(hz, lv, sent, _region_codes(regions, facts), lang, family),
             "details_url": f"{self.details_url}?alert={quote(alert_id, safe=':,/')}",
             "tz_label": _TZ_LABELS.get(self.timezone, {}).get(lang, self.timezone),
@@ -496,4 +505,5 @@ def render_publication(
         status=pub.status,
         identifier=pub.identifier,
         fallback=fallback,
+        guidance_zh=pub.guidance_override,
     )

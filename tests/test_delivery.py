@@ -250,13 +250,26 @@ def _settings(name: str, **extra: object) -> ChannelSettings:
     )
 
 
-def _dispatch(rt: Runtime, channel: Scripted, **extra: object) -> None:
+def _dispatch(rt: Runtime, channel: Scripted, confirm_delay_s: float = 0, **extra: object) -> None:
     dispatch(
         rt.store,
         {channel.name: channel},  # type: ignore[dict-item]
         {channel.name: _settings(channel.name, **extra)},
         clock=rt.clock,
+        policy=DeliverySettings(confirm_delay_s=confirm_delay_s),
     )
+
+
+def test_an_abandoned_send_is_confirmed_only_after_the_confirm_delay(rt: Runtime) -> None:
+    _issue(rt, _rain(Level.RED))
+    _abandon(rt, "hook")
+    channel = Confirmer("hook", confirm_answers={"a": True, "b": True})
+    _dispatch(rt, channel, confirm_delay_s=30)
+    assert channel.confirm_calls == [] and {d.status for d in rt.store.deliveries()} == {"retry"}
+    rt.clock_box[0] += timedelta(seconds=31)  # type: ignore[attr-defined]
+    _dispatch(rt, channel, confirm_delay_s=30)
+    assert len(channel.confirm_calls) == 1 and channel.sent == []
+    assert {d.status for d in rt.store.deliveries()} == {"sent"}
 
 
 def test_an_abandoned_send_is_confirmed_with_the_vendor_before_any_resend(rt: Runtime) -> None:

@@ -63,7 +63,7 @@ def test_batches_are_fetched_and_answers_map_to_the_configured_ids(
 def test_one_failing_batch_does_not_stop_the_others(rt: Runtime, feed_server: FeedServer) -> None:
     feed_server.serve("/v1/forecast", OM / "forecast_3_locations.json")
     feed_server.serve("/v1/air-quality", b"", status=502)
-    with pytest.raises(FetchError, match="1 Open-Meteo request"):
+    with pytest.raises(FetchError, match="1 Open-Meteo batch"):
         fetch_weather(rt)
     assert rt.store.feed_state("open-meteo:forecast:0").consecutive_failures == 0  # type: ignore[union-attr]
     assert rt.store.feed_state("open-meteo:air:0").consecutive_failures == 1  # type: ignore[union-attr]

@@ -244,6 +244,15 @@ class Publication(Base):
     lead_alert_id: Mapped[str] = mapped_column(String(400))
     lead_version: Mapped[int]
     fanned_out_at: Mapped[datetime | None] = mapped_column(index=True)
+    # A duty officer's sign-off (alerts.approval): none (not needed), pending,
+    # approved or rejected; who, when, why; the officer's wording of the advice.
+    approval: Mapped[str] = mapped_column(String(16), default="none", index=True)
+    approval_actor: Mapped[str | None] = mapped_column(String(200))
+    approval_at: Mapped[datetime | None]
+    approval_reason: Mapped[str | None] = mapped_column(Text)
+    guidance_override: Mapped[str | None] = mapped_column(Text)
+    # the orchestration run that asked the duty officer (one request per publication)
+    approval_run: Mapped[str | None] = mapped_column(String(250))
 
 
 class AuditEntry(Base):
@@ -314,7 +323,8 @@ class Delivery(Base):
     origin: Mapped[str] = mapped_column(
         String(16), default="channel"
     )  # channel/match/earlier/resend
-    status: Mapped[str] = mapped_column(String(16), index=True)
+    # (no index of its own: ix_deliveries_due starts with status)
+    status: Mapped[str] = mapped_column(String(16))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(200))

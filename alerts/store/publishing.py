@@ -11,7 +11,7 @@ to the next second).
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -37,6 +37,8 @@ class Publisher:
     status: str = "Actual"  # Actual / Exercise / Test
     notify_expire: bool = False
     actor: str = "pipeline"
+    # (hazard, level, action, status) -> whether the publication waits for a duty officer
+    needs_approval: Callable[[str, int, str, str], bool] | None = None
 
 
 def cap_time(when: datetime) -> str:
@@ -80,6 +82,10 @@ def publish_versions(
             lead_alert_id=lead.alert_id,
             lead_version=lead.version,
             fanned_out_at=None,
+            approval="pending"
+            if publisher.needs_approval is not None
+            and publisher.needs_approval(lead.hazard, lead.level, lead.action, publisher.status)
+            else "none",
         )
         s.add(pub)
         s.flush()
