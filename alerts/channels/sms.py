@@ -26,9 +26,18 @@ error text starts with ``wait:`` since only time (the ledger's backoff) helps.
 Bad numbers, templates, JSON, balance, signature and key errors are fatal.
 
 Not idempotent: the API dedups nothing, so the same call twice sends twice.
-``OutId`` carries a stable reference derived from the recipients' delivery
-keys so the delivery receipts can be matched; a send interrupted mid-call is
-not retried blindly but left to an operator as "unknown" by the ledger.
+``OutId`` carries the ledger's claim token (``Message.batch_id``, 32 hex
+digits), else a stable hash of the recipients' delivery keys. A send
+interrupted mid-call is confirmed, not retried blindly (:meth:`confirm`, the
+ledger's ``Confirming``): every number of one SendSms call shares its OutId
+and its fate, so one valid number of the call is looked up with
+``QuerySendDetails`` (one number and one Beijing date per query, 50 records a
+page) for each date since the attempt could have started. A record with the
+OutId means the vendor accepted the call (whatever the handset's receipt
+says): True for every valid number. None found on complete answers: False,
+send. A query that fails (transport, 5xx, any code but ``OK``), or a start
+older than the 30 days the API keeps: None, the ledger holds the rows.
+Invalid numbers are always False (they never reach a call).
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -48,7 +57,7 @@ import requests
 
 from alerts.channels.base import Message, Recipient, SendResult
 from alerts.channels.fit import fit_text
-from alerts.channels.http import Reply, judge, request, results
+from alerts.channels.http import Reply, Verdict, judge, request, results
 from alerts.config import ChannelSettings, ConfigError
 
 __all__ = [
@@ -70,6 +79,10 @@ MAX_NUMBERS = 1000
 MAX_CHARS = 500
 SINGLE_SMS = 70
 SEGMENT = 67
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")  # QuerySendDetails' SendDate
+QUERY_PAGE = 50  # QuerySendDetails' largest PageSize
+QUERY_DAYS = 30  # QuerySendDetails answers for the last 30 days only
+QUERY_MAX_PAGES = 100  # per number and date; more is "cannot tell"
 
 ILLEGAL_NUMBER = "isv.MOBILE_NUMBER_ILLEGAL"
 RETRY_CODES = ("isp.SYSTEM_ERROR", "isv.BUSINESS_LIMIT_CONTROL")
@@ -197,9 +210,70 @@ class AliyunSmsChannel:
             param = self._template_param(message, text)
             for start in range(0, len(valid), MAX_NUMBERS):
                 batch = valid[start : start + MAX_NUMBERS]
-                for res in self._call(batch, param, count):
+                for res in self._call(batch, param, count, message.batch_id):
                     by_key[res.key] = res
         return [by_key[r.key] for r in recipients]
+
+    def confirm(
+        self, message: Message, recipients: Sequence[Recipient], *, since: datetime
+    ) -> dict[str, bool | None]:
+        """Did the vendor accept the SendSms call(s) of this attempt? (See the module doc.)
+
+        Per key: True (a record with the call's OutId exists), False (none on
+        a complete answer; and always for an invalid number), None (a query
+        failed, or ``since`` is older than the API's 30 days).
+        """
+        answers: dict[str, bool | None] = {}
+        valid: list[tuple[Recipient, str]] = []
+        for r in recipients:
+            number = normalize_number(r.address)
+            if number is None:
+                answers[r.key] = False
+            else:
+                valid.append((r, number))
+        if not valid:
+            return answers
+        today = self._now().astimezone(BEIJING).date()
+        first = min(_utc(since).astimezone(BEIJING).date(), today)
+        days = [today - timedelta(days=n) for n in range((today - first).days + 1)]
+        too_old = (today - first).days >= QUERY_DAYS
+        for start in range(0, len(valid), MAX_NUMBERS):  # the calls send() made
+            batch = valid[start : start + MAX_NUMBERS]
+            found: bool | None = None
+            if not too_old:
+                out_id = _out_id_of(message.batch_id, [r for r, _ in batch])
+                found = self._find(batch[0][1], out_id, days)
+            for r, _ in batch:
+                answers[r.key] = found
+        return answers
+
+    def _find(self, number: str, out_id: str, days: list[date]) -> bool | None:
+        """Whether ``number`` got a message with ``out_id`` on any of ``days`` (newest first).
+
+        None when a query fails or the pages do not end.
+        """
+        for day in days:
+            for page in range(1, QUERY_MAX_PAGES + 1):
+                reply = self._rpc(
+                    "QuerySendDetails",
+                    {
+                        "PhoneNumber": number,
+                        "SendDate": day.strftime("%Y%m%d"),
+                        "PageSize": str(QUERY_PAGE),
+                        "CurrentPage": str(page),
+                    },
+                )
+                details = _details(reply)
+                if details is None:
+                    return None
+                items, total = details
+                if any(d.get("OutId") == out_id for d in items):
+                    return True
+                if len(items) < QUERY_PAGE or (total is not None and page * QUERY_PAGE >= total):
+                    break
+            else:
+                return None  # still more pages: cannot tell
+        return False
 
     def _template_param(self, message: Message, text: str) -> str:
         link = _URL.search(text.splitlines()[-1] if text else "")
@@ -214,49 +288,101 @@ class AliyunSmsChannel:
         params = {var: values[field] for var, field in self._template_params.items()}
         return json.dumps(params, ensure_ascii=False, separators=(",", ":"))
 
-    def _call(self, batch: list[tuple[Recipient, str]], param: str, count: int) -> list[SendResult]:
+    def _call(
+        self, batch: list[tuple[Recipient, str]], param: str, count: int, batch_id: str | None
+    ) -> list[SendResult]:
         recipients = [r for r, _ in batch]
         numbers = list(dict.fromkeys(number for _, number in batch))
-        out_id = hashlib.sha1("\n".join(sorted(r.key for r in recipients)).encode()).hexdigest()
-        now = self._clock()
-        now = now.astimezone(UTC) if now.tzinfo else now.replace(tzinfo=UTC)
+        reply = self._rpc(
+            "SendSms",
+            {
+                "PhoneNumbers": ",".join(numbers),
+                "SignName": self._sign_name,
+                "TemplateCode": self._template_code,
+                "TemplateParam": param,
+                "OutId": _out_id_of(batch_id, recipients),
+            },
+        )
+        return self._results(recipients, reply, count)
+
+    def _now(self) -> datetime:
+        return _utc(self._clock())
+
+    def _rpc(self, action: str, fields: dict[str, str]) -> Reply:
+        """One signed RPC (signature v1, GET) of ``action`` with its own ``fields``."""
         params = {
             "AccessKeyId": self._key_id,
-            "Action": "SendSms",
+            "Action": action,
             "Format": "JSON",
             "RegionId": REGION,
             "SignatureMethod": "HMAC-SHA1",
             "SignatureNonce": uuid.uuid4().hex,
             "SignatureVersion": "1.0",
-            "Timestamp": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "Timestamp": self._now().strftime("%Y-%m-%dT%H:%M:%SZ"),
             "Version": VERSION,
-            "PhoneNumbers": ",".join(numbers),
-            "SignName": self._sign_name,
-            "TemplateCode": self._template_code,
-            "TemplateParam": param,
-            "OutId": out_id[:32],
+            **fields,
         }
         params["Signature"] = sign(params, self._secret)
         query = "&".join(f"{percent_encode(k)}={percent_encode(v)}" for k, v in params.items())
-        reply = request(self._session, "GET", f"{self._url}?{query}", timeout=self._timeout)
-        return self._results(recipients, reply, count)
+        return request(self._session, "GET", f"{self._url}?{query}", timeout=self._timeout)
 
     @staticmethod
     def _results(recipients: list[Recipient], reply: Reply, count: int) -> list[SendResult]:
-        outcome, code, text = judge(
-            reply,
-            code_of=lambda body: body.get("Code"),
-            text_of=_text,
-            ok=("OK",),
-            retry=RETRY_CODES,
-            fatal=FATAL_CODES,
-            status_code="http {}",
-            code_in_5xx=True,  # Aliyun answers isp.SYSTEM_ERROR with a 5xx
-        )
+        outcome, code, text = _judge(reply)
         if outcome == "ok":
             biz_id = reply.body.get("BizId")
             return results(recipients, "ok", provider_id=f"{biz_id};segments={count}")
         return results(recipients, outcome, code=code, text=text)
+
+
+def _judge(reply: Reply) -> Verdict:
+    return judge(
+        reply,
+        code_of=lambda body: body.get("Code"),
+        text_of=_text,
+        ok=("OK",),
+        retry=RETRY_CODES,
+        fatal=FATAL_CODES,
+        status_code="http {}",
+        code_in_5xx=True,  # Aliyun answers isp.SYSTEM_ERROR with a 5xx
+    )
+
+
+def _details(reply: Reply) -> tuple[list[dict[str, Any]], int | None] | None:
+    """A QuerySendDetails answer's records and TotalCount; None unless a readable ``OK``.
+
+    ``{"Code": "OK", "TotalCount": "2", "SmsSendDetailDTOs": {"SmsSendDetailDTO":
+    [{"PhoneNum", "SendStatus", "ErrCode", "TemplateCode", "Content", "SendDate",
+    "ReceiveDate", "OutId"}, ...]}}`` (TotalCount a string in the current API,
+    a number in older answers).
+    """
+    if _judge(reply).outcome != "ok":
+        return None
+    body = reply.body
+    dtos = body.get("SmsSendDetailDTOs") or {}
+    items = dtos.get("SmsSendDetailDTO", []) if isinstance(dtos, dict) else None
+    if isinstance(items, dict):  # a lone record, the way XML-to-JSON renders one
+        items = [items]
+    total: int | None = None
+    if body.get("TotalCount") not in (None, ""):
+        try:
+            total = int(body["TotalCount"])
+        except (TypeError, ValueError):
+            return None
+    if not isinstance(items, list) or not all(isinstance(d, dict) for d in items):
+        return None
+    return items, total
+
+
+def _out_id_of(batch_id: str | None, recipients: Sequence[Recipient]) -> str:
+    """The call's OutId: the claim token, else a hash of its recipients' keys."""
+    if batch_id:
+        return batch_id
+    return hashlib.sha1("\n".join(sorted(r.key for r in recipients)).encode()).hexdigest()[:32]
+
+
+def _utc(when: datetime) -> datetime:
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _text(body: dict[str, Any]) -> str:

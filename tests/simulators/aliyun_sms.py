@@ -6,7 +6,23 @@ client's), the timestamp (15 minutes), the nonce (once only), then the
 business fields: SignName, TemplateCode, TemplateParam (a JSON object of
 strings, carrying the template's variables), at most 1000 numbers, each a
 mainland mobile number. Answers with Aliyun's error bodies; accepted sends
-are recorded in ``accepted``.
+are recorded in ``accepted`` (with ``sent_at``, the simulator's clock).
+
+``QuerySendDetails`` (same checks, then PhoneNumber, SendDate yyyyMMdd in
+Beijing time, PageSize 1-50, CurrentPage, optional BizId) answers with the
+recorded sends to that number on that date, newest first, paged, in Aliyun's
+shape: ``TotalCount`` (a string) and ``SmsSendDetailDTOs.SmsSendDetailDTO``
+records with PhoneNum, SendStatus (3: delivered), ErrCode, TemplateCode,
+Content, SendDate, ReceiveDate and OutId.
+
+Faults that act on the server side, so they hold whatever process the client
+runs in: ``fail_rate`` (that share of valid SendSms calls, drawn from a
+``random.Random(seed)``, is answered HTTP 500 ``isp.SYSTEM_ERROR`` before
+anything is recorded), ``fatal_numbers`` (a call with one of them is refused
+whole with ``isv.MOBILE_NUMBER_ILLEGAL``) and ``hold_after`` (the N-th
+accepted SendSms call is recorded, then ``held`` is set and the answer waits
+for ``release``, at most ``hold_s`` seconds: the vendor has the call, the
+client not yet its answer). ``received_counts()`` counts messages per number.
 """
 
 from __future__ import annotations
@@ -16,15 +32,21 @@ import hashlib
 import hmac
 import itertools
 import json
+import random
 import re
+import threading
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 from tests.simulators.base import Answer, Request, Simulator
 
-__all__ = ["AliyunSmsSimulator"]
+__all__ = ["BEIJING", "AliyunSmsSimulator"]
+
+BEIJING = timezone(timedelta(hours=8))
+_MOBILE = re.compile(r"(?:\+86|0086|86)?(1[3-9][0-9]{9})")
 
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.~")
 _COMMON = (
@@ -62,9 +84,25 @@ class AliyunSmsSimulator(Simulator):
         sign_names: Iterable[str] = ("预警中心",),
         templates: dict[str, Iterable[str]] | None = None,
         clock: Callable[[], datetime] | None = None,
+        fail_rate: float = 0.0,
+        seed: int = 0,
+        fatal_numbers: Iterable[str] = (),
+        hold_after: int | None = None,
+        hold_s: float = 60.0,
     ) -> None:
-        """``templates`` maps approved template codes to their variable names."""
+        """``templates`` maps approved template codes to their variable names.
+
+        Faults (see the module doc) may also be set as attributes before a call.
+        """
         super().__init__()
+        self.fail_rate = fail_rate
+        self.random = random.Random(seed)
+        self.fatal_numbers: set[str] = set(fatal_numbers)
+        self.hold_after = hold_after
+        self.hold_s = hold_s
+        self.held = threading.Event()  # set while the hold_after-th accepted call waits
+        self.release = threading.Event()  # set it to let the held answer go
+        self.failed = 0  # SendSms calls answered by fail_rate
         self.keys = {access_key_id: access_key_secret}
         self.sign_names = set(sign_names)
         self.templates = {
@@ -82,6 +120,15 @@ class AliyunSmsSimulator(Simulator):
             body["HostId"] = "dysmsapi.aliyuncs.com"
         return Answer(status, body)
 
+    def stop(self) -> None:
+        self.release.set()  # a held answer goes out (to nobody, if the client was killed)
+        super().stop()
+
+    def received_counts(self) -> Counter[str]:
+        """Phone number (11 digits) -> how many messages the accepted calls sent it."""
+        with self._lock:
+            return Counter(_number(n) for a in self.accepted for n in a["numbers"])
+
     def handle(self, request: Request) -> Answer:
         q = request.query
         if request.method != "GET" or request.path != "/":
@@ -89,7 +136,7 @@ class AliyunSmsSimulator(Simulator):
         for name in _COMMON:
             if not q.get(name):
                 return self._error(f"Missing{name}", f"{name} is mandatory for this action.", 400)
-        if q["Action"] != "SendSms" or q["Version"] != "2017-05-25":
+        if q["Action"] not in ("SendSms", "QuerySendDetails") or q["Version"] != "2017-05-25":
             return self._error("InvalidAction.NotFound", "Specified api is not found", 404)
         secret = self.keys.get(q["AccessKeyId"])
         if secret is None:
@@ -113,6 +160,17 @@ class AliyunSmsSimulator(Simulator):
                     "SignatureNonceUsed", "Specified signature nonce was used already.", 400
                 )
             self.nonces.add(q["SignatureNonce"])
+        if q["Action"] == "QuerySendDetails":
+            return self._query_send_details(q)
+        with self._lock:
+            fail = self.fail_rate > 0 and self.random.random() < self.fail_rate
+            self.failed += int(fail)
+        if fail:
+            return self._error(
+                "isp.SYSTEM_ERROR",
+                "The request processing has failed due to some unknown error.",
+                500,
+            )
         return self._send_sms(q)
 
     def _timely(self, stamp: str) -> bool:
@@ -147,8 +205,9 @@ class AliyunSmsSimulator(Simulator):
             return self._error(
                 "isv.MOBILE_COUNT_OVER_LIMIT", "手机号码数量超过限制，最多支持1000条"
             )
+        fatal = {_number(f) for f in self.fatal_numbers}
         for n in numbers:
-            if not re.fullmatch(r"(?:\+86|0086|86)?1[3-9][0-9]{9}", n):
+            if not _MOBILE.fullmatch(n) or _number(n) in fatal:
                 return self._error("isv.MOBILE_NUMBER_ILLEGAL", f"手机号码格式错误 {n}")
         biz_id = f"{next(self._biz)}^0"
         record = {
@@ -159,9 +218,14 @@ class AliyunSmsSimulator(Simulator):
             "out_id": q.get("OutId"),
             "biz_id": biz_id,
             "timestamp": q["Timestamp"],
+            "sent_at": self.clock(),
         }
         with self._lock:
             self.accepted.append(record)
+            hold = self.hold_after is not None and len(self.accepted) == self.hold_after
+        if hold:
+            self.held.set()
+            self.release.wait(self.hold_s)
         return Answer(
             200,
             {
@@ -171,3 +235,58 @@ class AliyunSmsSimulator(Simulator):
                 "BizId": biz_id,
             },
         )
+
+    def _query_send_details(self, q: dict[str, str]) -> Answer:
+        for name in ("PhoneNumber", "SendDate", "PageSize", "CurrentPage"):
+            if not q.get(name):
+                return self._error(f"Missing{name}", f"{name} is mandatory for this action.", 400)
+        if not _MOBILE.fullmatch(q["PhoneNumber"]):
+            return self._error("isv.MOBILE_NUMBER_ILLEGAL", f"手机号码格式错误 {q['PhoneNumber']}")
+        try:
+            day = datetime.strptime(q["SendDate"], "%Y%m%d").date()
+            size, page = int(q["PageSize"]), int(q["CurrentPage"])
+        except ValueError:
+            return self._error("isv.INVALID_PARAMETERS", "参数格式不正确")
+        if not 1 <= size <= 50 or page < 1 or len(q["SendDate"]) != 8:
+            return self._error("isv.INVALID_PARAMETERS", "参数格式不正确")
+        number = _number(q["PhoneNumber"])
+        with self._lock:
+            sends = [
+                a
+                for a in reversed(self.accepted)  # newest first
+                if a["sent_at"].astimezone(BEIJING).date() == day
+                and number in {_number(n) for n in a["numbers"]}
+                and q.get("BizId") in (None, "", a["biz_id"])
+            ]
+        shown = sends[(page - 1) * size : page * size]
+        return Answer(
+            200,
+            {
+                "Code": "OK",
+                "Message": "OK",
+                "RequestId": str(uuid.uuid4()).upper(),
+                "TotalCount": str(len(sends)),
+                "SmsSendDetailDTOs": {"SmsSendDetailDTO": [self._detail(number, a) for a in shown]},
+            },
+        )
+
+    def _detail(self, number: str, send: dict[str, Any]) -> dict[str, Any]:
+        when = send["sent_at"].astimezone(BEIJING).strftime("%Y-%m-%d %H:%M:%S")
+        detail = {
+            "PhoneNum": number,
+            "SendStatus": 3,  # 1 waiting for the receipt, 2 failed, 3 delivered
+            "ErrCode": "DELIVERED",
+            "TemplateCode": send["template_code"],
+            "Content": f"【{send['sign_name']}】" + "".join(send["params"].values()),
+            "SendDate": when,
+            "ReceiveDate": when,
+        }
+        if send["out_id"] is not None:
+            detail["OutId"] = send["out_id"]
+        return detail
+
+
+def _number(address: str) -> str:
+    """The 11-digit number of an accepted ``+86``/``0086``/``86`` form (as is otherwise)."""
+    m = _MOBILE.fullmatch(address)
+    return m.group(1) if m else address
