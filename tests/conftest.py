@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -35,6 +37,33 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(ROOT / "dags")
     os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(ROOT / "plugins")
     os.environ["AIRFLOW__CORE__UNIT_TEST_MODE"] = "True"
+    # DAG tasks retry after 0.1 s instead of 15 s under dag.test()
+    os.environ["ALERTS_AIRFLOW_RETRY_DELAY_S"] = "0.1"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _dag_test_survives_deadlines() -> None:
+    """Work around apache/airflow#73428 (fix: PR #73430) in this process only.
+
+    In Airflow 3.3.2, ``dag.test()`` of any DAG with a ``deadline`` crashes at the
+    end of a successful run: it looks a deadline alert up by id with the
+    serialized alert itself. Resolve such a lookup to an equivalent alert, as the
+    fixed ``get_by_id`` does; the scheduler path (production) is unaffected.
+    """
+    try:
+        from airflow.models.deadline_alert import DeadlineAlert
+        from airflow.serialization.decoders import decode_deadline_alert
+    except ImportError:  # Airflow not installed: the DAG tests skip
+        return
+    original = DeadlineAlert.get_by_id.__func__  # type: ignore[attr-defined]
+
+    def get_by_id(cls, ident, **kwargs):  # type: ignore[no-untyped-def]
+        if isinstance(ident, dict):
+            alert = decode_deadline_alert(ident)
+            return cls(reference=alert.reference.serialize_reference(), interval=0, callback_def={})
+        return original(cls, ident, **kwargs)
+
+    DeadlineAlert.get_by_id = classmethod(get_by_id)  # type: ignore[method-assign,assignment]
 
 
 @pytest.fixture
@@ -46,10 +75,16 @@ def data() -> Path:
 def alerts_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean ALERTS_* environment with its home (and SQLite store) under tmp_path."""
     for key in list(os.environ):
-        if key.startswith("ALERTS_") and key != "ALERTS_TEST_PG":
+        if key.startswith("ALERTS_") and key not in (
+            "ALERTS_TEST_PG",
+            "ALERTS_AIRFLOW_RETRY_DELAY_S",
+        ):
             monkeypatch.delenv(key)
     home = tmp_path / "alerts-home"
     monkeypatch.setenv("ALERTS_HOME", str(home))
+    # Orange and red weather wait for a duty officer by default; tests of grading,
+    # lifecycle and delivery publish at once. Approval tests set their own policy.
+    monkeypatch.setenv("ALERTS_APPROVAL__LEVELS", "[]")
     return home
 
 
@@ -199,3 +234,24 @@ def feed_server() -> Iterator[FeedServer]:
     finally:
         httpd.shutdown()
         httpd.server_close()
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> str:
+    """Migrate the session's throwaway Airflow metadata database once."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "airflow", "db", "migrate"],
+        env=os.environ.copy(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    return os.environ["AIRFLOW_HOME"]
+
+
+@pytest.fixture(scope="session")
+def dagbag(airflow_db: str):  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    return DagBag(dag_folder=str(ROOT / "dags"))
