@@ -14,6 +14,12 @@ COPY --chown=airflow:0 pyproject.toml constraints.txt README.md /opt/alerts/
 COPY --chown=airflow:0 alerts/ /opt/alerts/alerts/
 COPY --chown=airflow:0 alerts_airflow/ /opt/alerts/alerts_airflow/
 RUN pip install --no-cache-dir "apache-airflow==${AIRFLOW_VERSION}" /opt/alerts
+# docker-compose.yml connects with psycopg (3) to PostgreSQL (metadata, its async
+# engine, Celery results, the alert store) and runs the CeleryExecutor on Redis:
+# fail the build, not the deployment, if a driver is missing.
+# (Metadata only for the provider: importing airflow at build time would set up a home.)
+RUN python -c "import psycopg, redis, celery; from importlib.metadata import version; \
+print('celery provider', version('apache-airflow-providers-celery'))"
 
 # DAGs and plugins baked in; docker-compose.yml bind-mounts the working copies
 # over them for development (drop those mounts to run exactly what was built).

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from alerts.config import load_settings
+from tests.test_celery import COMPOSE_COMMANDS, shape_env
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
@@ -33,6 +34,7 @@ REQUIRED_SERVICES = {
 SHARED_ENV = (
     "AIRFLOW__CORE__EXECUTOR",
     "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC",
     "AIRFLOW__CELERY__RESULT_BACKEND",
     "AIRFLOW__CELERY__BROKER_URL",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL",
@@ -166,14 +168,54 @@ def test_airflow_services_agree_on_shared_setting(
 
 
 def test_executor_is_celery_with_redis_broker_and_postgres_metadata(
+    services: dict[str, dict[str, Any]], airflow_services: dict[str, dict[str, Any]]
+) -> None:
+    """The settings tests/test_celery.py runs end to end, with compose's hosts filled in:
+    the same drivers (psycopg 3, which the image has, for the metadata, its async
+    engine, the Celery results and the alert store), one database for metadata
+    and results, a Redis broker and the api-server's execution API."""
+    from sqlalchemy.engine import make_url
+
+    env = {k: _defaults(v) for k, v in _env(airflow_services["airflow-scheduler"]).items()}
+    metadata = make_url(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"])
+    store = make_url(env["ALERTS_STORE_URL"])
+    postgres = metadata.render_as_string(hide_password=False).split("://", 1)[1].rsplit("/", 1)[0]
+    api_port = [str(p).rsplit(":", 1)[-1] for p in services["airflow-apiserver"]["ports"]]
+    expected = shape_env(
+        postgres=postgres,
+        airflow_db=str(metadata.database),
+        store_db=str(store.database),
+        broker=env["AIRFLOW__CELERY__BROKER_URL"],
+        api=f"airflow-apiserver:{api_port[0]}",
+        jwt_secret=env["AIRFLOW__API_AUTH__JWT_SECRET"],
+    )
+    assert {k: env.get(k) for k in expected} == expected
+    assert metadata.host == "postgres" and metadata.host in services
+    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
+    assert "@redis:" in env["AIRFLOW__CELERY__BROKER_URL"] and "redis" in services
+
+
+def test_services_run_the_components_the_celery_test_runs(
     airflow_services: dict[str, dict[str, Any]],
 ) -> None:
-    env = _env(airflow_services["airflow-scheduler"])
-    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
-    assert env["AIRFLOW__CELERY__BROKER_URL"].startswith("redis://")
-    assert "@redis:" in env["AIRFLOW__CELERY__BROKER_URL"]
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
-    assert "@postgres/" in env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
+    """Every process tests/test_celery.py starts is a compose service with that
+    command; compose adds only the triggerer (event-driven schedules) and init."""
+    for name, words in COMPOSE_COMMANDS.items():
+        command = airflow_services[name]["command"]
+        assert (command.split() if isinstance(command, str) else command) == words, name
+    assert set(airflow_services) - set(COMPOSE_COMMANDS) == {"airflow-triggerer", "airflow-init"}
+    assert airflow_services["airflow-triggerer"]["command"] == "triggerer"
+
+
+def test_image_installs_the_drivers_compose_names() -> None:
+    """psycopg (3) and the Celery provider (celery, redis) come with the alerts
+    package, which the Dockerfile installs; the build imports them to be sure."""
+    pyproject = (ROOT / "pyproject.toml").read_text(encoding="utf-8")
+    assert re.search(r'^\s*"psycopg\[binary\]', pyproject, flags=re.M)
+    assert re.search(r'^\s*"apache-airflow-providers-celery', pyproject, flags=re.M)
+    runs = [args for word, args in _instructions(ROOT / "Dockerfile") if word == "RUN"]
+    checks = [args for args in runs if "import psycopg, redis, celery" in args]
+    assert checks and "apache-airflow-providers-celery" in checks[0], runs
 
 
 def test_jwt_secret_is_set_to_a_non_empty_value(
