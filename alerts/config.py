@@ -132,6 +132,9 @@ class ChannelSettings(_Section):
     # Recipients per vendor call, below the channel's own maximum (SMS and WeCom
     # application: 1000) when the account is limited further.
     batch_size: int | None = Field(None, ge=1)
+    # Inside Airflow: take credentials, base_url, options, audience, rate and
+    # timeout from this Airflow connection (type alerts_<type>) instead of here.
+    connection: str | None = None
 
     def secret(self, key: str) -> str:
         """A credential, or a ConfigError naming the channel and the missing key."""

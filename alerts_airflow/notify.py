@@ -54,6 +54,11 @@ def notify_operators(subject: str, body: str, *, key: str, settings: Any = None)
     from alerts.notices import notify_operators as send_notice
     from alerts.pipeline import runtime
 
+    if settings is None:  # the channels' secrets may live in Airflow connections
+        from alerts.config import load_settings
+        from alerts_airflow.dagkit import settings_with_connections
+
+        settings = settings_with_connections(load_settings())
     with runtime(settings) as rt:
         try:
             return send_notice(rt, subject, body, kind="deadline", key=key).delivered

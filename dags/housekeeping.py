@@ -39,7 +39,7 @@ def housekeeping() -> None:
     @task(outlets=[ALERT_VERSIONS])
     def expire() -> dict[str, Any]:
         from alerts.orchestration import expire_alerts
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return expire_alerts(rt)
@@ -48,7 +48,7 @@ def housekeeping() -> None:
     def stale_feeds() -> list[dict[str, Any]]:
         from alerts.orchestration import notify_stale
         from alerts.orchestration import stale_feeds as find_stale
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             hk = rt.settings.housekeeping
@@ -62,7 +62,7 @@ def housekeeping() -> None:
     @task
     def retention() -> dict[str, int]:
         from alerts.orchestration import retention as apply_retention
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return apply_retention(rt, days=rt.settings.housekeeping.retention_days)

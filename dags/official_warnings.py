@@ -39,7 +39,7 @@ def official_warnings() -> None:
     def sources() -> list[str]:
         """Every official source (``cap:NAME`` ..., ``gdacs``)."""
         from alerts.orchestration import official_sources
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return official_sources(rt)
@@ -48,7 +48,7 @@ def official_warnings() -> None:
     def fetch(source: str) -> list[int]:
         """Fetch one source; the new payloads' ids."""
         from alerts.orchestration import fetch_official
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return fetch_official(rt, source)
@@ -57,7 +57,7 @@ def official_warnings() -> None:
     def ingest(fetched: list[list[int]]) -> dict[str, Any]:
         """Grade what the sources brought and reconcile."""
         from alerts.orchestration import ingest_new
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         ids = sorted({pid for got in fetched or [] if got for pid in got})
         with runtime() as rt:

@@ -59,7 +59,7 @@ def publish_alerts() -> None:
     def fan_out() -> int:
         """Ledger rows for every publication that may go now."""
         from alerts.orchestration import fan_out_approved
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return fan_out_approved(rt)
@@ -68,7 +68,7 @@ def publish_alerts() -> None:
     def channels(created: int) -> list[str]:
         """Channels with rows due now."""
         from alerts.orchestration import channels_due
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return channels_due(rt)
@@ -77,7 +77,7 @@ def publish_alerts() -> None:
     def deliver(channel: str) -> dict[str, Any]:
         """Send one channel's due rows (batched, rate-limited, retried, dead-lettered)."""
         from alerts.orchestration import dispatch_channel
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return dispatch_channel(rt, channel)
@@ -90,7 +90,7 @@ def publish_alerts() -> None:
         from airflow.sdk import get_current_context
 
         from alerts.orchestration import approval_requests
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         run_id = get_current_context()["run_id"]
         link = f"{ui_base_url()}/dags/publish_alerts/runs/{run_id}"
@@ -101,7 +101,7 @@ def publish_alerts() -> None:
     def announce(requests: list[dict[str, Any]]) -> int:
         """Tell the duty officer on the internal channels (a failure retries, then fails)."""
         from alerts.orchestration import notify_approvals
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         if not requests:
             return 0
@@ -146,7 +146,7 @@ def publish_alerts() -> None:
         from airflow.sdk import get_current_context
 
         from alerts.orchestration import apply_approvals
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         results = list(answers or [])
         results += [None] * (len(requests) - len(results))
@@ -156,7 +156,7 @@ def publish_alerts() -> None:
     @task(trigger_rule="all_done")
     def fan_out_decided(decided: dict[str, str]) -> int:
         from alerts.orchestration import fan_out_approved
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return fan_out_approved(rt)
@@ -164,7 +164,7 @@ def publish_alerts() -> None:
     @task
     def channels_after(created: int) -> list[str]:
         from alerts.orchestration import channels_due
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return channels_due(rt)

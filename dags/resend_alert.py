@@ -48,7 +48,7 @@ def resend_alert() -> None:
     def resend() -> dict[str, Any]:
         """Create the audited resend rows and dispatch them."""
         from alerts.orchestration import resend as resend_publication
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         context = get_current_context()
         p = context["params"]

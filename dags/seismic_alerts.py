@@ -121,7 +121,7 @@ def seismic_alerts() -> None:
     def collect() -> list[int]:
         """The payloads this run ingests: the trigger's (or conf's), else fetched now."""
         from alerts.feeds.watch import fallback_payloads
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
         from alerts_airflow.triggers import triggered_payload_ids
 
         context = get_current_context()
@@ -138,7 +138,8 @@ def seismic_alerts() -> None:
     def ingest(payload_ids: list[int]) -> dict[str, Any]:
         """Parse, grade and reconcile; record new alert versions; mark the payloads ingested."""
         from alerts.feeds.watch import mark_ingested
-        from alerts.pipeline import ingest_payloads, runtime
+        from alerts.pipeline import ingest_payloads
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             summary = ingest_payloads(rt, payload_ids)
@@ -149,7 +150,7 @@ def seismic_alerts() -> None:
     def publish(ingested: dict[str, Any]) -> dict[str, Any]:
         """Fan new versions out to the delivery ledger and send what is due."""
         from alerts.pipeline import publish as publish_versions
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return asdict(publish_versions(rt))

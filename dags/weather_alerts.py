@@ -46,7 +46,7 @@ def weather_alerts() -> None:
     def batches() -> list[int]:
         """The location batches (one fetch task each)."""
         from alerts.orchestration import weather_batch_ids
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return weather_batch_ids(rt)
@@ -54,7 +54,8 @@ def weather_alerts() -> None:
     @task(max_active_tis_per_dagrun=4)
     def fetch(batch: int) -> list[int]:
         """Fetch one batch's forecast and air quality; the new payloads' ids."""
-        from alerts.pipeline import fetch_weather_batch, runtime
+        from alerts.pipeline import fetch_weather_batch
+        from alerts_airflow.dagkit import runtime
 
         with runtime() as rt:
             return fetch_weather_batch(rt, batch)
@@ -63,7 +64,7 @@ def weather_alerts() -> None:
     def ingest(fetched: list[list[int]]) -> dict[str, Any]:
         """Grade what the batches brought (failed batches bring nothing) and reconcile."""
         from alerts.orchestration import ingest_new
-        from alerts.pipeline import runtime
+        from alerts_airflow.dagkit import runtime
 
         ids = sorted({pid for got in fetched or [] if got for pid in got})
         with runtime() as rt:

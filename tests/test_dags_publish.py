@@ -128,3 +128,31 @@ def test_the_duty_officer_answers_by_rest(
     else:
         assert pub.approval == "rejected" and _outbox(rt) == {}
     assert pub.approval_reason == "雷达确认"
+
+
+def test_channel_secrets_come_from_an_airflow_connection(
+    dagbag, rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    import json
+
+    from tests.simulators.wecom import WeComSimulator
+
+    with WeComSimulator() as wecom:
+        assert isinstance(wecom, WeComSimulator)
+        monkeypatch.setenv(
+            "AIRFLOW_CONN_DUTY_ROBOT",
+            json.dumps(
+                {"conn_type": "alerts_wecom_bot", "password": "robot-key-1", "host": wecom.url}
+            ),
+        )
+        channel = {
+            "name": "duty-room",
+            "type": "wecom_bot",
+            "connection": "duty_robot",  # no credentials here
+            "recipients": ["duty-group"],
+        }
+        monkeypatch.setenv("ALERTS_CHANNELS", json.dumps([channel]))
+        _issue(rt, _rain(Level.YELLOW))
+        assert dagbag.dags["publish_alerts"].test().state == "success"
+        (got,) = wecom.accepted
+        assert got["content"].startswith("**【暴雨黄色预警】")
