@@ -4,6 +4,21 @@
 set -euo pipefail
 source "$(dirname "$0")/_venv.sh" "test"
 
+# The browser tests drive Debian's chromium through Playwright (no browser
+# download). Install it when it is missing and this machine can; otherwise
+# those tests skip with the reason.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "==> installing chromium (Debian package) for the browser tests"
+        { apt-get install -y --no-install-recommends chromium ||
+            { apt-get update && apt-get install -y --no-install-recommends chromium; }; } \
+            >/tmp/alerts-chromium-install.log 2>&1 ||
+            echo "warning: chromium could not be installed (see /tmp/alerts-chromium-install.log)"
+    else
+        echo "note: chromium is not installed (apt-get install chromium): browser tests will skip"
+    fi
+fi
+
 echo "==> ruff"
 ruff check alerts alerts_airflow dags plugins tests scripts
 echo "==> mypy"
