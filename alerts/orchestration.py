@@ -8,8 +8,9 @@ Every function is idempotent on rerun: the store decides what is new.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import asdict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.approval import plan
@@ -25,6 +26,7 @@ from alerts.pipeline import (
     weather_batches,
 )
 from alerts.render import render_publication
+from alerts.store.models import FeedState
 
 __all__ = [
     "PUBLISH",
@@ -39,6 +41,7 @@ __all__ = [
     "official_sources",
     "resend",
     "stale_feeds",
+    "stale_states",
     "weather_batch_ids",
 ]
 
@@ -268,15 +271,21 @@ def expire_alerts(rt: Runtime) -> dict[str, Any]:
 
 
 def stale_feeds(rt: Runtime, *, factor: float, intervals: dict[str, float]) -> list[dict[str, Any]]:
+    """The stale feeds of the store at the clock's time (see :func:`stale_states`)."""
+    return stale_states(rt.store.feed_states(), now=rt.clock(), factor=factor, intervals=intervals)
+
+
+def stale_states(
+    states: Iterable[FeedState], *, now: datetime, factor: float, intervals: dict[str, float]
+) -> list[dict[str, Any]]:
     """Feeds without a success within ``factor`` x their interval (by feed name prefix).
 
     ``intervals`` maps a feed name or prefix (``usgs``, ``open-meteo``,
     ``cap:``) to its polling interval in seconds; a feed matching none is not
     judged. A feed never successful counts from its first attempt.
     """
-    now = rt.clock()
     out = []
-    for state in rt.store.feed_states():
+    for state in states:
         interval = _interval(state.feed, intervals)
         if interval is None:
             continue

@@ -1252,6 +1252,71 @@ class Store:
             )
             return "subscribed"
 
+    # -- reads for the duty officer's page (alerts.opsview) ---------------------------
+
+    def active_with_publications(
+        self,
+    ) -> list[tuple[Alert, AlertVersion, Publication | None]]:
+        """Every active alert with its current version and that version's publication."""
+        stmt = (
+            select(Alert, AlertVersion, Publication)
+            .join(
+                AlertVersion,
+                (AlertVersion.alert_id == Alert.id)
+                & (AlertVersion.version == Alert.current_version),
+            )
+            .outerjoin(Publication, Publication.id == AlertVersion.publication_id)
+            .where(Alert.state == "active")
+            .order_by(Alert.id)
+        )
+        with self.session() as s:
+            return [(a, v, p) for a, v, p in s.execute(stmt).all()]
+
+    def latest_notifying_publications(self, alert_ids: Iterable[str]) -> dict[str, int]:
+        """Per alert, the publication id of its newest version that was announced."""
+        stmt = select(
+            AlertVersion.alert_id, AlertVersion.version, AlertVersion.publication_id
+        ).where(
+            AlertVersion.alert_id.in_(set(alert_ids)),
+            AlertVersion.notify.is_(True),
+            AlertVersion.publication_id.is_not(None),
+        )
+        latest: dict[str, tuple[int, int]] = {}
+        with self.session() as s:
+            for alert_id, version, pub_id in s.execute(stmt).all():
+                if pub_id is not None and version > latest.get(alert_id, (0, 0))[0]:
+                    latest[alert_id] = (version, pub_id)
+        return {alert_id: pub_id for alert_id, (_, pub_id) in latest.items()}
+
+    def resend_rows(
+        self, publication_id: int, recipients: Iterable[str]
+    ) -> list[tuple[int, str, str]]:
+        """(id, key, status) of the resend rows of a publication for these recipients."""
+        wanted = sorted(set(recipients))
+        if not wanted:
+            return []
+        stmt = select(Delivery.id, Delivery.key, Delivery.status).where(
+            Delivery.publication_id == publication_id,
+            Delivery.origin == "resend",
+            Delivery.recipient.in_(wanted),
+        )
+        with self.session() as s:
+            return [(i, k, st) for i, k, st in s.execute(stmt).all()]
+
+    def quarantine_counts(self, since: datetime) -> dict[str, dict[str, int]]:
+        """Quarantined records per source: since ``since`` and in all (one grouped query)."""
+        recent = func.sum(case((QuarantinedRecord.created_at >= since, 1), else_=0))
+        stmt = (
+            select(QuarantinedRecord.source, func.count(), recent)
+            .group_by(QuarantinedRecord.source)
+            .order_by(QuarantinedRecord.source)
+        )
+        with self.session() as s:
+            return {
+                source: {"last_24h": int(n_recent or 0), "total": int(n)}
+                for source, n, n_recent in s.execute(stmt).all()
+            }
+
     def apply_retention(self, *, before: datetime) -> dict[str, int]:
         """Delete what is older than ``before`` and not needed for the record.
 
