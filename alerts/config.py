@@ -76,6 +76,12 @@ class FeedSettings(_Section):
     max_bytes: int = Field(32 * 1024 * 1024, gt=0)
     retries: int = Field(3, ge=0, le=10)
     user_agent: str = "alerts-early-warning/0.1 (+https://github.com/)"
+    # The earthquake watcher (seismic_alerts' trigger): every watch_interval_s it
+    # polls these sources with conditional GET; the minute fallback fetches
+    # fallback_sources itself. The poll wait is most of the alert latency.
+    watch_sources: list[Literal["usgs", "cenc"]] = ["usgs", "cenc"]
+    watch_interval_s: float = Field(10.0, ge=5.0, le=300.0)
+    fallback_sources: list[Literal["usgs", "cenc"]] = ["usgs"]
 
     @field_validator("usgs_url", "cenc_url", "gdacs_url", "openmeteo_url", "air_quality_url")
     @classmethod

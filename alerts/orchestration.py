@@ -32,6 +32,7 @@ __all__ = [
     "PUBLISH",
     "REJECT",
     "apply_approvals",
+    "option",
     "approval_requests",
     "channels_due",
     "dispatch_channel",
@@ -140,12 +141,13 @@ def approval_requests(rt: Runtime, run: str, *, ui_url: str = "") -> list[dict[s
         )
         defaults = None
         if p.timeout_min is not None:
-            defaults = [PUBLISH if p.on_timeout == "publish" else REJECT]
+            defaults = [option(PUBLISH if p.on_timeout == "publish" else REJECT, pub.identifier)]
         out.append(
             {
                 "identifier": pub.identifier,
                 "subject": text.subject[:200],
                 "body": body,
+                "options": [option(PUBLISH, pub.identifier), option(REJECT, pub.identifier)],
                 "defaults": defaults,
                 "timeout_s": p.timeout_min * 60 if p.timeout_min is not None else None,
             }
@@ -164,29 +166,51 @@ def notify_approvals(rt: Runtime, requests: list[dict[str, Any]], *, ui_url: str
     )
 
 
+def option(choice: str, identifier: str) -> str:
+    """A duty officer's option naming its publication: ``发布 Publish · <identifier>``.
+
+    Each human-in-the-loop request's options carry the identifier, so an
+    answer is matched to its publication by what was chosen, never by
+    position (a cleared and re-expanded task can leave stale answers behind).
+    """
+    return f"{choice} · {identifier}"
+
+
 def apply_approvals(
     rt: Runtime, run: str, requests: list[dict[str, Any]], results: list[dict[str, Any] | None]
 ) -> dict[str, str]:
     """Record each answer: approved (with the officer's wording) or rejected; audited.
 
-    ``results[i]`` is the human-in-the-loop task's result for ``requests[i]``
+    ``results`` are the human-in-the-loop tasks' results in any order
     (``chosen_options``, ``params_input``, ``responded_by_user``; a silent
-    timeout has no user) or None when the task ended without one, in which case
-    the publication stays pending and another run may ask again.
+    timeout has no user); each names its publication in its chosen option
+    (:func:`option`). A request without an answer stays pending, and another
+    run may ask again; answers for anything not asked in ``requests`` (stale
+    ones from an earlier try) are ignored.
     """
+    asked = {r["identifier"] for r in requests}
+    answers: dict[str, dict[str, Any]] = {}
+    for res in results:
+        chosen = (res or {}).get("chosen_options") or []
+        if not chosen:
+            continue
+        choice, _, identifier = str(chosen[0]).partition(" · ")
+        if identifier in asked and choice in (PUBLISH, REJECT):
+            answers[identifier] = {**(res or {}), "choice": choice}
     by_id = {p.identifier: p for p in rt.store.pending_approvals()}
     outcome: dict[str, str] = {}
-    for req, res in zip(requests, results, strict=True):
-        pub = by_id.get(req["identifier"])
+    for identifier in sorted(asked):
+        pub = by_id.get(identifier)
+        res = answers.get(identifier)
         if pub is None:  # decided meanwhile (operator page, CLI): nothing to do
-            outcome[req["identifier"]] = "decided elsewhere"
+            outcome[identifier] = "decided elsewhere"
             continue
-        if not res or not res.get("chosen_options"):
-            outcome[req["identifier"]] = "no answer"
+        if res is None:
+            outcome[identifier] = "no answer"
             continue
         user = res.get("responded_by_user") or {}
         name = user.get("name") if isinstance(user, dict) else None
-        approve = res["chosen_options"][0] == PUBLISH
+        approve = res["choice"] == PUBLISH
         params = res.get("params_input") or {}
         rt.store.decide_approval(
             pub.id,
@@ -196,7 +220,7 @@ def apply_approvals(
             now=rt.clock(),
             guidance=str(params.get("guidance") or "") or None,
         )
-        outcome[req["identifier"]] = "approved" if approve else "rejected"
+        outcome[identifier] = "approved" if approve else "rejected"
     rt.store.release_approval_requests(run)
     return outcome
 

@@ -14,9 +14,6 @@ from airflow.sdk import AssetOrTimeSchedule, CronTriggerTimetable, Param, dag, t
 
 from alerts_airflow.dagkit import ALERT_VERSIONS, default_args, ui_base_url
 
-PUBLISH = "发布 Publish"  # alerts.orchestration.PUBLISH (kept literal: light DAG parsing)
-REJECT = "驳回 Reject"
-
 DOC = """
 ### publish_alerts — 预警发布（审批、分发、投递）
 
@@ -33,8 +30,9 @@ seismic_alerts, weather_alerts, official_warnings) **or** every 5 minutes
   duty officer (`approval` settings). The officer is notified on the internal
   channels, then answers the task's **Required Action** in the UI (or REST
   `PATCH .../hitlDetails`): **发布 Publish** (optionally rewriting the advice in
-  *guidance*) or **驳回 Reject**. A red warning with no answer publishes after
-  10 minutes (`ALERTS_APPROVAL__TIMEOUT_MIN__RED`); orange waits for an answer.
+  *guidance*) or **驳回 Reject** (each option names the publication). A red
+  warning with no answer publishes after 10 minutes
+  (`ALERTS_APPROVAL__TIMEOUT_MIN__RED`); orange waits for an answer.
   `alerts approve IDENTIFIER` decides from the command line too. Each decision
   is in the alert's audit trail with the officer's name.
 
@@ -115,6 +113,7 @@ def publish_alerts() -> None:
             {
                 "subject": r["subject"],
                 "body": r["body"],
+                "options": r["options"],  # 发布 Publish / 驳回 Reject, each naming the publication
                 "defaults": r["defaults"],
                 "response_timeout": timedelta(seconds=r["timeout_s"])
                 if r["timeout_s"] is not None
@@ -126,7 +125,6 @@ def publish_alerts() -> None:
     requests = approvals()
     ask = HITLOperator.partial(
         task_id="approve",
-        options=[PUBLISH, REJECT],
         params={
             "guidance": Param(
                 "",
@@ -148,8 +146,8 @@ def publish_alerts() -> None:
         from alerts.orchestration import apply_approvals
         from alerts_airflow.dagkit import runtime
 
-        results = list(answers or [])
-        results += [None] * (len(requests) - len(results))
+        # answers name their publication (stale ones from an earlier try are ignored)
+        results = [a for a in (answers or []) if a]
         with runtime() as rt:
             return apply_approvals(rt, get_current_context()["run_id"], requests, results)
 

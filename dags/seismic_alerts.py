@@ -25,10 +25,20 @@ from airflow.sdk import (
     task,
 )
 
-# Watched by the trigger every WATCH_INTERVAL_S; fetched by the minute fallback.
-WATCHED_SOURCES = ["usgs", "cenc"]
-FALLBACK_FETCH = ["usgs"]
-WATCH_INTERVAL_S = 15.0
+
+def _feeds_settings() -> tuple[list[str], list[str], float]:
+    """(watched sources, fallback sources, watch interval) from the configuration.
+
+    Read when the DAG file is parsed (the trigger's arguments are part of the
+    DAG): ALERTS_FEEDS__WATCH_SOURCES, __FALLBACK_SOURCES, __WATCH_INTERVAL_S.
+    """
+    from alerts.config import load_settings
+
+    feeds = load_settings().feeds
+    return list(feeds.watch_sources), list(feeds.fallback_sources), feeds.watch_interval_s
+
+
+WATCHED_SOURCES, FALLBACK_FETCH, WATCH_INTERVAL_S = _feeds_settings()
 
 DOC = """
 ### seismic_alerts — 地震预警（USGS / CENC，事件驱动）
@@ -37,7 +47,8 @@ DOC = """
 `seismic_feeds` **or** every minute.
 
 * *Event-driven:* `FeedWatchTrigger` (in the **triggerer**, which must be
-  running) polls the USGS and CENC feeds every 15 s with conditional GET and
+  running) polls the USGS and CENC feeds every 10 s
+  (`ALERTS_FEEDS__WATCH_INTERVAL_S`) with conditional GET and
   fires only when an earthquake at or above the lowest graded magnitude
   (M 4.0 with the packaged rules) is new or revised. The run ingests exactly
   the stored payloads the events name (`triggering_asset_events`; several

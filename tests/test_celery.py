@@ -4,15 +4,18 @@
 Started as subprocesses, like the services of docker-compose.yml: the
 api-server (UI, REST and the execution API the workers run tasks through), the
 scheduler, the dag-processor and one Celery worker. Each DAG in ``DAG_IDS`` is
-triggered through the REST API, must succeed with every task run by the Celery
-worker, and must deliver the Dingri M7.1 red alert exactly once, also after the
-whole run is cleared and runs again.
+triggered through the REST API and must succeed, every task that runs being run
+by the Celery worker: seismic_alerts delivers the Dingri M7.1 red alert, and
+publish_alerts takes a pending red rainstorm warning through the duty officer's
+approval (the human-in-the-loop task times out after 3 s and the scheduler's
+AWAITING_INPUT sweep applies the default, publish), then delivers it. Each is
+delivered exactly once, also after the whole runs are cleared and run again.
 
 Skipped, with the reason, unless PostgreSQL (``ALERTS_TEST_PG``, default
 127.0.0.1:5432) and Redis (``ALERTS_TEST_REDIS``, default 127.0.0.1:6379, db 5,
-which the test flushes) answer. tests/test_compose.py checks that
-docker-compose.yml configures the same shape (``COMPOSE_COMMANDS``,
-``shape_env``).
+where the stack's broker keys carry their own prefix and are deleted afterwards)
+answer. tests/test_compose.py checks that docker-compose.yml configures the
+same shape (``COMPOSE_COMMANDS``, ``shape_env``).
 """
 
 from __future__ import annotations
@@ -43,7 +46,7 @@ pytestmark = [pytest.mark.airflow, pytest.mark.postgres]
 REDIS_URL = os.environ.get("ALERTS_TEST_REDIS", "redis://127.0.0.1:6379/5")
 
 # The DAGs run end to end, in this order (each triggered once, then cleared and rerun).
-DAG_IDS = ("seismic_alerts",)
+DAG_IDS = ("seismic_alerts", "publish_alerts")
 # The Airflow command of each long-running compose service this test starts.
 # (compose also runs airflow-triggerer, for event-driven schedules: manual
 # triggers do not need it.)
@@ -60,6 +63,13 @@ SIMPLE_AUTH_MANAGER = (
 RUN_TIMEOUT_S = 180
 START_TIMEOUT_S = 90
 DINGRI_NATIONAL = "earthquake:usgs:us6000pi9w:CN"
+CHENGDU = ("510100", "四川省成都市")
+RAIN_RED = f"rainstorm:rainstorm:{CHENGDU[0]}:{CHENGDU[0]}"  # the alert id
+# A mapped task expanded over an empty list: its unmapped placeholder is
+# skipped; on a rerun, the map indexes of the earlier expansion are removed.
+NOTHING_MAPPED = {"skipped", "removed"}
+
+TiKey = tuple[str, int]  # (task_id, map_index)
 
 T = TypeVar("T")
 
@@ -224,23 +234,68 @@ class Stack:
         return self.rest("GET", f"/dags/{dag_id}").ok or None
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
-        body = self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        body = self.ok(
+            "GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000}
+        )
         return list(body["task_instances"])
 
-    def wait_for_success(self, dag_id: str, run_id: str, min_try: int) -> list[dict[str, Any]]:
-        """The run's task instances once the run succeeded, each at try ``min_try`` or later."""
+    def mapped_tasks(self, dag_id: str) -> set[str]:
+        return {
+            t["task_id"] for t in self.ok("GET", f"/dags/{dag_id}/tasks")["tasks"] if t["is_mapped"]
+        }
 
-        def done() -> list[dict[str, Any]] | None:
+    def wait_for_success(
+        self, dag_id: str, run_id: str, before: dict[TiKey, int] | None = None
+    ) -> dict[TiKey, dict[str, Any]]:
+        """The run's task instances by (task_id, map_index), once the run succeeded.
+
+        Every task instance succeeded, except those of a mapped task expanded
+        over an empty list (``_ran``). With ``before`` (the try numbers of the
+        run's previous pass), every task instance that ran again is at a later try.
+        """
+        mapped = self.mapped_tasks(dag_id)
+
+        def done() -> dict[TiKey, dict[str, Any]] | None:
             run = self.ok("GET", f"/dags/{dag_id}/dagRuns/{run_id}")
             assert run["state"] != "failed", f"{dag_id} {run_id} failed"
             if run["state"] != "success":
                 return None
-            tis = self.task_instances(dag_id, run_id)
-            if all(ti["state"] == "success" and ti["try_number"] >= min_try for ti in tis):
-                return tis
-            return None
+            tis = {
+                (ti["task_id"], ti["map_index"]): ti for ti in self.task_instances(dag_id, run_id)
+            }
+            ran = _ran(tis, mapped)  # fails on any other state of a finished run
+            if before is not None and any(
+                ti["try_number"] <= before.get(key, 0) for key, ti in tis.items() if key in ran
+            ):
+                return None  # not the rerun's outcome yet
+            return tis
 
         return _wait(f"{dag_id} {run_id} to succeed", done, RUN_TIMEOUT_S, self.check_alive)
+
+
+def _ran(tis: dict[TiKey, dict[str, Any]], mapped: set[str]) -> set[TiKey]:
+    """The task instances of a finished run that ran (and succeeded).
+
+    The only other outcome accepted: a mapped task expanded over an empty
+    list (e.g. ``deliver`` when no channel had rows due at that moment, or
+    ``approve`` when nothing waited for the duty officer), none of whose task
+    instances ran. A failed, upstream-failed or otherwise skipped task fails.
+    """
+    ran = set()
+    by_task: dict[str, list[dict[str, Any]]] = {}
+    for key, ti in tis.items():
+        by_task.setdefault(key[0], []).append(ti)
+        if ti["state"] == "success":
+            ran.add(key)
+    for task_id, group in by_task.items():
+        states = sorted({ti["state"] for ti in group})
+        if states == ["success"]:
+            continue
+        empty = task_id in mapped and set(states) <= NOTHING_MAPPED
+        empty = empty and all(ti["map_index"] >= 0 for ti in group if ti["state"] == "removed")
+        empty = empty and all(ti["map_index"] == -1 for ti in group if ti["state"] == "skipped")
+        assert empty, f"{task_id}: {[(ti['map_index'], ti['state']) for ti in group]}"
+    return ran
 
 
 @pytest.fixture
@@ -256,6 +311,7 @@ def celery_stack(
     from alerts.store import Store
 
     suffix = uuid.uuid4().hex[:10]
+    broker_prefix = f"alerts-celery-{suffix}:"
     airflow_db, store_db = f"airflow_celery_{suffix}", f"alerts_celery_{suffix}"
     home = tmp_path / "airflow"
     home.mkdir()
@@ -298,6 +354,18 @@ def celery_stack(
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
             "ALERTS_HOME": str(tmp_path / "alerts-home"),
             "ALERTS_FEEDS__USGS_URL": feed_url,
+            # A failing task retries after 1 s, 2 s, 4 s (default 15 s, doubling):
+            # a task that keeps failing fails the run well within RUN_TIMEOUT_S.
+            "ALERTS_AIRFLOW_RETRY_DELAY_S": "1",
+            # This stack's own keys in the shared Redis database: test runs in
+            # parallel neither take each other's tasks nor flush each other's queue.
+            "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": broker_prefix,
+            # The product's approval policy (orange and red weather wait; no
+            # ALERTS_APPROVAL__LEVELS here), with red's publish-by-default after
+            # 0.05 min = 3 s instead of 10 min ...
+            "ALERTS_APPROVAL__TIMEOUT_MIN": '{"red": 0.05}',
+            # ... applied by the scheduler's AWAITING_INPUT sweep, every 2 s (default 15).
+            "AIRFLOW__SCHEDULER__TRIGGER_TIMEOUT_CHECK_INTERVAL": "2",
         }
     )
     stack = Stack(home=home, env=env, api=api)
@@ -308,7 +376,6 @@ def celery_stack(
         with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
             for name in (airflow_db, store_db):
                 conn.execute(f'CREATE DATABASE "{name}"')
-        broker.flushdb()
         Store(env["ALERTS_STORE_URL"]).close()  # migrated once, before tasks open it
         stack.run("db", "migrate")
         stack.start("api-server", "api-server", "--host", "127.0.0.1", "--port", api.split(":")[1])
@@ -332,7 +399,8 @@ def celery_stack(
             if not completed or request.session.testsfailed > failures:
                 stack.dump()  # shown with the failure (captured output)
         finally:
-            broker.flushdb()
+            for key in broker.scan_iter(match=f"{broker_prefix}*"):
+                broker.delete(key)
             broker.close()
             with psycopg.connect(PG_ADMIN_URL, autocommit=True) as conn:
                 for name in (airflow_db, store_db):
@@ -348,8 +416,8 @@ def _outbox(stack: Stack) -> list[tuple[str, str, int, str, str]]:
         )
 
 
-def _assert_ran_on_celery(stack: Stack, dag_id: str, run_id: str) -> None:
-    """Every task instance was sent through Celery and run by our worker.
+def _assert_ran_on_celery(stack: Stack, dag_id: str, run_id: str, ran: set[TiKey]) -> None:
+    """Every task instance in ``ran`` was sent through Celery and run by our worker.
 
     The scheduler pre-assigns each task instance's Celery task id
     (``external_executor_id``); the worker logs it when it receives the task and
@@ -361,27 +429,85 @@ def _assert_ran_on_celery(stack: Stack, dag_id: str, run_id: str) -> None:
 
     url = make_url(stack.env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]).set(drivername="postgresql")
 
-    def results() -> list[tuple[str, str | None, str | None, str | None]] | None:
+    def results() -> list[tuple[str, int, str | None, str | None, str | None]] | None:
         with psycopg.connect(url.render_as_string(hide_password=False)) as conn:
             rows = conn.execute(
-                "SELECT ti.task_id, ti.external_executor_id, ti.queue, tm.status"
+                "SELECT ti.task_id, ti.map_index, ti.external_executor_id, ti.queue, tm.status"
                 " FROM task_instance ti LEFT JOIN celery_taskmeta tm"
                 " ON tm.task_id = ti.external_executor_id"
                 " WHERE ti.dag_id = %s AND ti.run_id = %s",
                 (dag_id, run_id),
             ).fetchall()
-        return rows if rows and all(row[3] == "SUCCESS" for row in rows) else None
+        rows = [row for row in rows if (row[0], row[1]) in ran]
+        return rows if len(rows) == len(ran) and all(row[4] == "SUCCESS" for row in rows) else None
 
     rows = _wait(f"Celery results of {dag_id} {run_id}", results, 30, stack.check_alive)
     worker_log = stack.log("worker").read_text(errors="replace")
-    for task_id, celery_id, queue, _ in rows:
-        assert celery_id and queue == "default", (task_id, celery_id, queue)
-        assert celery_id in worker_log, f"{task_id}: Celery task {celery_id} not in the worker log"
+    for task_id, map_index, celery_id, queue, _ in rows:
+        where = f"{task_id}[{map_index}]"
+        assert celery_id and queue == "default", (where, celery_id, queue)
+        assert celery_id in worker_log, f"{where}: Celery task {celery_id} not in the worker log"
 
 
-def test_dags_run_on_celery_and_deliver_once(celery_stack: Stack) -> None:
+def _pending_red_rain(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Issue a red rainstorm warning in the stack's store, as weather_alerts would:
+    its publication waits for the duty officer. Returns the publication's identifier."""
+    from alerts.config import load_settings
+    from alerts.lifecycle import Decision
+    from alerts.model import Action, Hazard, Level, Warning
+    from alerts.pipeline import Runtime
+
+    for key in list(os.environ):  # exactly the stack's ALERTS_* settings
+        if key.startswith("ALERTS_") and key != "ALERTS_TEST_PG":
+            monkeypatch.delenv(key)
+    for key, value in stack.env.items():
+        if key.startswith("ALERTS_"):
+            monkeypatch.setenv(key, value)
+    now = datetime.now(UTC)
+    warning = Warning(
+        hazard=Hazard.RAINSTORM,
+        level=Level.RED,
+        region_code=CHENGDU[0],
+        region_name=CHENGDU[1],
+        subject=f"rainstorm:{CHENGDU[0]}",
+        onset=now,
+        expires=now + timedelta(hours=12),
+        rule_id="rainstorm-test",
+        rule_set_version="test",
+        observed=260.0,
+        threshold=250.0,
+        reason="test",
+        facts={
+            "location_name": CHENGDU[1],
+            "variable": "rain_mm",
+            "value": 260.0,
+            "threshold": 250.0,
+            "window_h": 6,
+            "basis": "forecast",
+            "reached_at": now.isoformat(),
+        },
+        window_h=6,
+    )
+    rt = Runtime.from_settings(load_settings())
+    try:
+        rt.store.apply(
+            [Decision(Action.ISSUE, RAIN_RED, warning, None, "t")],
+            now=rt.clock(),
+            publisher=rt.publisher("test"),
+        )
+        (pub,) = rt.store.publications()
+    finally:
+        rt.close()
+    assert (pub.lead_alert_id, pub.approval) == (RAIN_RED, "pending")
+    return pub.identifier
+
+
+def test_dags_run_on_celery_and_deliver_once(
+    celery_stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
     stack = celery_stack
     started = time.monotonic()
+    rain = _pending_red_rain(stack, monkeypatch)  # before publish_alerts is triggered
     runs: dict[str, str] = {}
     for dag_id in DAG_IDS:
         _wait(
@@ -396,11 +522,13 @@ def test_dags_run_on_celery_and_deliver_once(celery_stack: Stack) -> None:
         runs[dag_id] = run["dag_run_id"]
         stack.ok("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
-    tries: dict[str, dict[str, int]] = {}
+    tries: dict[str, dict[TiKey, int]] = {}
     for dag_id, run_id in runs.items():
-        tis = stack.wait_for_success(dag_id, run_id, min_try=1)
-        tries[dag_id] = {ti["task_id"]: ti["try_number"] for ti in tis}
-        _assert_ran_on_celery(stack, dag_id, run_id)
+        tis = stack.wait_for_success(dag_id, run_id)
+        tries[dag_id] = {key: ti["try_number"] for key, ti in tis.items()}
+        _assert_ran_on_celery(stack, dag_id, run_id, _ran(tis, stack.mapped_tasks(dag_id)))
+        if dag_id == "publish_alerts":  # the duty officer was asked, and the timeout answered
+            assert tis["approve", 0]["state"] == "success", tis["approve", 0]
     first = _outbox(stack)
     print(f"first runs done after {time.monotonic() - started:.0f} s")
 
@@ -411,17 +539,32 @@ def test_dags_run_on_celery_and_deliver_once(celery_stack: Stack) -> None:
     assert "红色" in subject and "7.1" in subject, subject
     assert len({m[0] for m in first}) == len(first)
 
-    # Clear every run completely: all tasks run again, nothing is delivered twice.
+    red_rain = [m for m in first if m[1] == RAIN_RED]
+    assert len(red_rain) == 1, first
+    assert red_rain[0][3] == "public" and "暴雨红色预警" in red_rain[0][4], red_rain
+    from alerts.store import Store
+
+    with Store(stack.env["ALERTS_STORE_URL"]) as store:
+        pub = store.publication(rain)
+    assert pub is not None
+    assert (pub.approval, pub.approval_actor) == ("approved", "timeout-default")
+
+    # Clear every run completely: all tasks run again (a decided publication is
+    # not asked about again, so approve and the deliveries may expand over
+    # nothing this time), and nothing is delivered twice.
     for dag_id, run_id in runs.items():
         cleared = stack.ok(
             "POST",
             f"/dags/{dag_id}/clearTaskInstances",
             json={"dry_run": False, "dag_run_id": run_id, "only_failed": False},
         )
-        assert {ti["task_id"] for ti in cleared["task_instances"]} == set(tries[dag_id])
+        assert {ti["task_id"] for ti in cleared["task_instances"]} == {
+            task_id for task_id, _ in tries[dag_id]
+        }
     for dag_id, run_id in runs.items():
-        tis = stack.wait_for_success(dag_id, run_id, min_try=max(tries[dag_id].values()) + 1)
-        assert all(ti["try_number"] > tries[dag_id][ti["task_id"]] for ti in tis)
-        _assert_ran_on_celery(stack, dag_id, run_id)
+        tis = stack.wait_for_success(dag_id, run_id, before=tries[dag_id])
+        ran = _ran(tis, stack.mapped_tasks(dag_id))
+        assert ran, f"{dag_id}: nothing ran again"
+        _assert_ran_on_celery(stack, dag_id, run_id, ran)
     assert _outbox(stack) == first
     print(f"cleared runs done after {time.monotonic() - started:.0f} s")

@@ -88,7 +88,9 @@ def _answer_when_asked(
                     f"/api/v2/dags/{ti['dag_id']}/dagRuns/{ti['dag_run_id']}/taskInstances/"
                     f"{ti['task_id']}/{ti['map_index']}/hitlDetails"
                 )
-                resp = client.patch(url, json=answer)
+                (chosen,) = [o for o in pending[0]["options"] if o.startswith(answer["choose"])]
+                body = {"chosen_options": [chosen], "params_input": answer["params_input"]}
+                resp = client.patch(url, json=body)
                 found.update(status=resp.status_code, body=resp.json(), detail=pending[0])
                 return
             time.sleep(0.5)
@@ -108,9 +110,9 @@ def test_the_duty_officer_answers_by_rest(
     )  # nobody times out: an answer is needed
     monkeypatch.setenv("AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS", "True")
     _issue(rt, _rain(Level.ORANGE))
-    options = ["发布 Publish"] if decision == "approve" else ["驳回 Reject"]
+    wanted = "发布 Publish" if decision == "approve" else "驳回 Reject"
     answer = {
-        "chosen_options": options,
+        "choose": wanted,  # the option starting with this (each names the publication)
         "params_input": {"guidance": "请立即远离河道 stay away from rivers", "reason": "雷达确认"},
     }
     found: dict[str, Any] = {}

@@ -470,7 +470,7 @@ def test_a_trigger_event_run_delivers_once_and_the_fallback_finds_nothing_new(
         assert dag.test(logical_date=None).state == "success"
     assert len(feed_server.hits) == hits_before  # a triggered run does not fetch
     assert _registered_watch_triggers() == [
-        {"sources": ["usgs", "cenc"], "interval": 15.0, "min_magnitude": None}
+        {"sources": ["usgs", "cenc"], "interval": 10.0, "min_magnitude": None}  # the defaults
     ]
     delivered = _outbox(alerts_env)
     assert delivered and {m[0].split(":")[2] for m in delivered} == {DINGRI}
