@@ -5,13 +5,14 @@ set -euo pipefail
 source "$(dirname "$0")/_venv.sh" "test"
 
 # The browser tests drive Debian's chromium through Playwright (no browser
-# download). Install it when it is missing and this machine can; otherwise
-# those tests skip with the reason.
-if ! command -v chromium >/dev/null 2>&1; then
+# download), with CJK fonts for the Chinese pages. Install them when missing
+# and this machine can; otherwise those tests skip with the reason.
+if ! command -v chromium >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-        echo "==> installing chromium (Debian package) for the browser tests"
-        { apt-get install -y --no-install-recommends chromium ||
-            { apt-get update && apt-get install -y --no-install-recommends chromium; }; } \
+        echo "==> installing chromium and CJK fonts (Debian packages) for the browser tests"
+        { apt-get install -y --no-install-recommends chromium fonts-noto-cjk ||
+            { apt-get update &&
+                apt-get install -y --no-install-recommends chromium fonts-noto-cjk; }; } \
             >/tmp/alerts-chromium-install.log 2>&1 ||
             echo "warning: chromium could not be installed (see /tmp/alerts-chromium-install.log)"
     else

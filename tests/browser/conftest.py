@@ -87,7 +87,15 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="module")
-def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]:
+def standalone_env() -> dict[str, str]:
+    """Extra environment for the module's standalone (a test module overrides this)."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def standalone(
+    tmp_path_factory: pytest.TempPathFactory, standalone_env: dict[str, str]
+) -> Iterator[Standalone]:
     reason = _skip_reason()
     if reason:
         pytest.skip(reason)
@@ -119,11 +127,12 @@ def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standalone]
             "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(_free_port()),
             "ALERTS_HOME": str(alerts_home),
             "ALERTS_AIRFLOW_RETRY_DELAY_S": "1",
+            # the earthquake watcher polls; never the internet from a test
+            "ALERTS_FEEDS__USGS_URL": "http://127.0.0.1:9/usgs.geojson",
+            "ALERTS_FEEDS__CENC_URL": "http://127.0.0.1:9/cenc.json",
         }
     )
-    extra = os.environ.get("ALERTS_BROWSER_ENV")  # JSON set by a test module, if any
-    if extra:
-        env.update(json.loads(extra))
+    env.update(standalone_env)
     log = base / "standalone.log"
     with log.open("w") as out:
         proc = subprocess.Popen(
