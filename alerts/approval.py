@@ -41,6 +41,18 @@ class Plan:
     timeout_min: float | None  # None: wait until someone answers
     on_timeout: Literal["publish", "reject"] | None
 
+    @property
+    def text(self) -> str:
+        """What silence means, Chinese first: shown to the duty officer."""
+        if self.timeout_min is None:
+            return "无人应答时一直等待 / waits for an answer"
+        if self.on_timeout == "publish":
+            return (
+                f"{self.timeout_min:g} 分钟无应答将自动发布 / "
+                f"publishes after {self.timeout_min:g} min"
+            )
+        return f"{self.timeout_min:g} 分钟无应答将驳回 / rejected after {self.timeout_min:g} min"
+
 
 def plan(settings: ApprovalSettings, level: int) -> Plan:
     colour = Level(int(level)).colour

@@ -705,6 +705,7 @@ def _tally(s: Any) -> dict[str, Any]:
 
 
 def _cmd_deliveries(args: argparse.Namespace) -> int:
+    from alerts.delivery import delivery_record
     from alerts.store import Store
 
     with Store(load_settings().resolved_store_url) as store:
@@ -723,19 +724,7 @@ def _cmd_deliveries(args: argparse.Namespace) -> int:
             return 0
         rows = store.deliveries(args.status, publication_id=pub_id, limit=args.limit)
     for d in rows:
-        record = {
-            "id": d.id,
-            "key": d.key,
-            "channel": d.channel,
-            "recipient": d.recipient,
-            "status": d.status,
-            "attempts": d.attempts,
-            "origin": d.origin,
-            "error_code": d.error_code,
-            "error_text": d.error_text,
-            "provider_message_id": d.provider_message_id,
-            "updated_at": d.updated_at.isoformat().replace("+00:00", "Z"),
-        }
+        record = delivery_record(d)
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
         else:

@@ -43,6 +43,7 @@ __all__ = [
     "DispatchSummary",
     "backoff",
     "dead_workers",
+    "delivery_record",
     "delivery_key",
     "dispatch",
     "fan_out",
@@ -83,6 +84,23 @@ def dead_workers(claimers: Iterable[str]) -> list[str]:
         except PermissionError:  # alive, someone else's
             pass
     return dead
+
+
+def delivery_record(d: Delivery) -> dict[str, Any]:
+    """One ledger row as JSON (the CLI and the operator API)."""
+    return {
+        "id": d.id,
+        "key": d.key,
+        "channel": d.channel,
+        "recipient": d.recipient,
+        "status": d.status,
+        "attempts": d.attempts,
+        "origin": d.origin,
+        "error_code": d.error_code,
+        "error_text": d.error_text,
+        "provider_message_id": d.provider_message_id,
+        "updated_at": d.updated_at.isoformat().replace("+00:00", "Z"),
+    }
 
 
 # -- fan-out ------------------------------------------------------------------------

@@ -413,12 +413,7 @@ def _approval_entry(
     settings: Settings, pub: Publication, members: Sequence[_Row], now: datetime
 ) -> dict[str, Any]:
     p = plan(settings.approval, pub.level)
-    if p.timeout_min is None:
-        then = "无人应答时一直等待 / waits for an answer"
-    elif p.on_timeout == "publish":
-        then = f"{p.timeout_min:g} 分钟无应答将自动发布 / publishes after {p.timeout_min:g} min"
-    else:
-        then = f"{p.timeout_min:g} 分钟无应答将驳回 / rejected after {p.timeout_min:g} min"
+    then = p.text
     ordered = sorted(members, key=lambda r: (r.alert.region_code != NATIONAL, r.alert.id))
     return {
         "identifier": pub.identifier,

@@ -128,12 +128,7 @@ def approval_requests(rt: Runtime, run: str, *, ui_url: str = "") -> list[dict[s
         p = plan(rt.settings.approval, pub.level)
         members = rt.store.publication_members(pub.id)
         text = render_publication(rt.renderer, pub, members, family="text", fallback=True)
-        if p.timeout_min is None:
-            then = "无人应答时一直等待 / waits for an answer"
-        elif p.on_timeout == "publish":
-            then = f"{p.timeout_min:g} 分钟无应答将自动发布 / publishes after {p.timeout_min:g} min"
-        else:
-            then = f"{p.timeout_min:g} 分钟无应答将驳回 / rejected after {p.timeout_min:g} min"
+        then = p.text
         body = (
             f"**待审批预警 Warning awaiting approval** `{pub.identifier}`\n\n"
             f"{then}。可在 guidance 中改写防御指南 / edit the advice in *guidance*.\n\n"

@@ -418,20 +418,9 @@ def list_deliveries(
         rows = store.deliveries(
             wanted or None, publication_id=pub_id, limit=limit, newest_first=True
         )
-    return [
-        {
-            "id": d.id,
-            "key": d.key,
-            "channel": d.channel,
-            "recipient": d.recipient,
-            "status": d.status,
-            "attempts": d.attempts,
-            "error_code": d.error_code,
-            "error_text": d.error_text,
-            "updated_at": _iso(d.updated_at),
-        }
-        for d in rows
-    ]
+    from alerts.delivery import delivery_record
+
+    return [delivery_record(d) for d in rows]
 
 
 @app.get("/api/deliveries/summary")

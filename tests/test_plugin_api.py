@@ -241,8 +241,10 @@ def test_deliveries_and_their_summary(
         "recipient",
         "status",
         "attempts",
+        "origin",
         "error_code",
         "error_text",
+        "provider_message_id",
         "updated_at",
     }
     assert (row["channel"], row["recipient"], row["status"], row["attempts"]) == (
