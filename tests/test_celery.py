@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import pytest
 import requests
 
+from tests.alertkit import CHENGDU, rain
 from tests.conftest import DATA, PG_ADMIN_URL, ROOT, FeedServer, pg_skip_reason
 from tests.feedtools import usgs_features, usgs_feed
 
@@ -63,8 +64,7 @@ SIMPLE_AUTH_MANAGER = (
 RUN_TIMEOUT_S = 180
 START_TIMEOUT_S = 90
 DINGRI_NATIONAL = "earthquake:usgs:us6000pi9w:CN"
-CHENGDU = ("510100", "四川省成都市")
-RAIN_RED = f"rainstorm:rainstorm:{CHENGDU[0]}:{CHENGDU[0]}"  # the alert id
+RAIN_RED = f"rainstorm:rainstorm:{CHENGDU[0]}:{CHENGDU[0]}"  # the alert id of rain(...)
 # A mapped task expanded over an empty list: its unmapped placeholder is
 # skipped; on a rerun, the map indexes of the earlier expansion are removed.
 NOTHING_MAPPED = {"skipped", "removed"}
@@ -454,7 +454,7 @@ def _pending_red_rain(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
     its publication waits for the duty officer. Returns the publication's identifier."""
     from alerts.config import load_settings
     from alerts.lifecycle import Decision
-    from alerts.model import Action, Hazard, Level, Warning
+    from alerts.model import Action, Level
     from alerts.pipeline import Runtime
 
     for key in list(os.environ):  # exactly the stack's ALERTS_* settings
@@ -464,30 +464,7 @@ def _pending_red_rain(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> str:
         if key.startswith("ALERTS_"):
             monkeypatch.setenv(key, value)
     now = datetime.now(UTC)
-    warning = Warning(
-        hazard=Hazard.RAINSTORM,
-        level=Level.RED,
-        region_code=CHENGDU[0],
-        region_name=CHENGDU[1],
-        subject=f"rainstorm:{CHENGDU[0]}",
-        onset=now,
-        expires=now + timedelta(hours=12),
-        rule_id="rainstorm-test",
-        rule_set_version="test",
-        observed=260.0,
-        threshold=250.0,
-        reason="test",
-        facts={
-            "location_name": CHENGDU[1],
-            "variable": "rain_mm",
-            "value": 260.0,
-            "threshold": 250.0,
-            "window_h": 6,
-            "basis": "forecast",
-            "reached_at": now.isoformat(),
-        },
-        window_h=6,
-    )
+    warning = rain(Level.RED, now, CHENGDU)
     rt = Runtime.from_settings(load_settings())
     try:
         rt.store.apply(

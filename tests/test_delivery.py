@@ -20,12 +20,12 @@ from alerts.channels.base import Message, Recipient, SendResult
 from alerts.config import ChannelSettings, DeliverySettings, load_settings
 from alerts.delivery import dispatch, fan_out
 from alerts.lifecycle import Decision
-from alerts.model import Action, Hazard, Level, Warning
+from alerts.model import Action, Level, Warning
 from alerts.pipeline import Runtime, publish
 from alerts.store.models import Delivery
+from tests.alertkit import CHENGDU, alert_id, rain
 
 NOW = datetime(2026, 7, 10, 6, 0, tzinfo=UTC)  # 14:00 Beijing
-CHENGDU = ("510100", "四川省成都市")
 
 
 @pytest.fixture
@@ -53,42 +53,15 @@ def rt(alerts_env: Path, store_url: str, monkeypatch: pytest.MonkeyPatch):  # ty
 
 
 def _rain(level: Level, region: tuple[str, str] = CHENGDU) -> Warning:
-    return Warning(
-        hazard=Hazard.RAINSTORM,
-        level=level,
-        region_code=region[0],
-        region_name=region[1],
-        subject=f"rainstorm:{region[0]}",
-        onset=NOW,
-        expires=NOW + timedelta(hours=12),
-        rule_id="rainstorm-test",
-        rule_set_version="test",
-        observed=120.0,
-        threshold=100.0,
-        reason="test",
-        facts={
-            "location_name": region[1],
-            "variable": "rain_mm",
-            "value": 120.0,
-            "threshold": 100.0,
-            "window_h": 6,
-            "basis": "forecast",
-            "reached_at": NOW.isoformat(),
-        },
-        window_h=6,
-    )
+    return rain(level, NOW, region)
 
 
 def _issue(rt: Runtime, warning: Warning) -> None:
     rt.store.apply(
-        [Decision(Action.ISSUE, _aid(warning), warning, None, "t")],
+        [Decision(Action.ISSUE, alert_id(warning), warning, None, "t")],
         now=rt.clock(),
         publisher=rt.publisher("test"),
     )
-
-
-def _aid(w: Warning) -> str:
-    return f"{w.hazard.value}:{w.subject}:{w.region_code}"
 
 
 def _change(rt: Runtime, action: Action, warning: Warning | None, region: str = CHENGDU[0]) -> None:

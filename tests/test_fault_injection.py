@@ -15,7 +15,7 @@ import signal
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,10 @@ import pytest
 from alerts.cli import main
 from alerts.config import load_settings
 from alerts.lifecycle import Decision
-from alerts.model import Action, Hazard, Level, Warning
+from alerts.model import Action, Level
 from alerts.pipeline import Runtime
 from alerts.store import Store
+from tests.alertkit import alert_id, rain
 from tests.simulators.aliyun_sms import AliyunSmsSimulator
 
 NOW = datetime.now(UTC).replace(microsecond=0)  # the simulator checks timestamps: real time
@@ -94,32 +95,9 @@ def _publish_red_to(numbers: list[str], *, bad: list[str] = ()) -> int:  # type:
         for i, n in enumerate([*numbers, *bad])
     ]
     rt.store.upsert_subscribers(rows, now=NOW)
-    w = Warning(
-        hazard=Hazard.RAINSTORM,
-        level=Level.RED,
-        region_code="510100",
-        region_name="四川省成都市",
-        subject="rainstorm:510100",
-        onset=NOW,
-        expires=NOW + timedelta(hours=6),
-        rule_id="rainstorm-red",
-        rule_set_version="test",
-        observed=260.0,
-        threshold=250.0,
-        reason="test",
-        facts={
-            "location_name": "四川省成都市",
-            "variable": "rain_mm",
-            "value": 260.0,
-            "threshold": 250.0,
-            "window_h": 24,
-            "basis": "forecast",
-            "reached_at": NOW.isoformat(),
-        },
-        window_h=24,
-    )
+    w = rain(Level.RED, NOW, hours=6)
     rt.store.apply(
-        [Decision(Action.ISSUE, "rainstorm:rainstorm:510100:510100", w, None, "t")],
+        [Decision(Action.ISSUE, alert_id(w), w, None, "t")],
         now=NOW,
         publisher=rt.publisher("test"),
     )

@@ -17,12 +17,13 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.alertkit import alert_id, rain
 from tests.browser.conftest import Standalone, login
 from tests.simulators.base import Answer
 from tests.simulators.wecom import WeComSimulator
@@ -74,41 +75,18 @@ def red_warning(standalone: Standalone, robot: WeComSimulator) -> str:
     """A red rainstorm warning for Chengdu whose delivery to the robot was refused."""
     from alerts.config import load_settings
     from alerts.lifecycle import Decision
-    from alerts.model import Action, Hazard, Level, Warning
+    from alerts.model import Action, Level
     from alerts.pipeline import Runtime, publish
 
     alerts_env = {k: v for k, v in standalone.env.items() if k.startswith("ALERTS_")}
     now = datetime.now(UTC).replace(microsecond=0)
-    w = Warning(
-        hazard=Hazard.RAINSTORM,
-        level=Level.RED,
-        region_code="510100",
-        region_name="四川省成都市",
-        subject="rainstorm:510100",
-        onset=now,
-        expires=now + timedelta(hours=12),
-        rule_id="rainstorm-red",
-        rule_set_version="test",
-        observed=260.0,
-        threshold=250.0,
-        reason="browser test",
-        facts={
-            "location_name": "四川省成都市",
-            "variable": "rain_mm",
-            "value": 260.0,
-            "threshold": 250.0,
-            "window_h": 24,
-            "basis": "forecast",
-            "reached_at": now.isoformat(),
-        },
-        window_h=24,
-    )
+    w = rain(Level.RED, now)
     robot.inject(Answer(200, {"errcode": 93000, "errmsg": "invalid webhook url"}))
     with _env(alerts_env):
         rt = Runtime.from_settings(load_settings(), clock=lambda: now)
         try:
             rt.store.apply(
-                [Decision(Action.ISSUE, "rainstorm:rainstorm:510100:510100", w, None, "test")],
+                [Decision(Action.ISSUE, alert_id(w), w, None, "test")],
                 now=now,
                 publisher=rt.publisher("test"),
             )
@@ -116,7 +94,7 @@ def red_warning(standalone: Standalone, robot: WeComSimulator) -> str:
         finally:
             rt.close()
     assert (summary.deliveries_created, summary.dead) == (1, 1) and robot.accepted == []
-    return "rainstorm:rainstorm:510100:510100"
+    return alert_id(w)
 
 
 def _wait(what: str, check: Any, timeout: float = 120) -> Any:
