@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.config import ChannelSettings, ConfigError, Settings, load_settings
+from alerts.model import utc_iso
 
 __all__ = ["main"]
 
@@ -473,10 +474,6 @@ def _cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
-
-
 def _cmd_list(args: argparse.Namespace) -> int:
     from alerts.model import Hazard, Level
     from alerts.store import Store
@@ -494,8 +491,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
             "state": a.state,
             "status": a.status,
             "version": a.current_version,
-            "issued": _iso(firsts.get(a.id)),
-            "expires": _iso(a.expires_at),
+            "issued": utc_iso(firsts.get(a.id)),
+            "expires": utc_iso(a.expires_at),
         }
         if args.json:
             print(json.dumps(row, ensure_ascii=False))
@@ -532,8 +529,8 @@ def _cmd_show(args: argparse.Namespace) -> int:
                 "action": v.action,
                 "msg_type": v.msg_type,
                 "level": Level(v.level).colour,
-                "sent": _iso(v.sent),
-                "expires": _iso(v.expires),
+                "sent": utc_iso(v.sent),
+                "expires": utc_iso(v.expires),
                 "rule": v.rule_id,
                 "ruleset_version": v.rule_set_version,
                 "reason": v.reason,
@@ -544,7 +541,7 @@ def _cmd_show(args: argparse.Namespace) -> int:
         ],
         "audit": [
             {
-                "at": _iso(e.at),
+                "at": utc_iso(e.at),
                 "actor": e.actor,
                 "action": e.action,
                 "version": e.version,
@@ -968,9 +965,6 @@ def _publication_of(rt: Any, ident: str) -> Any:
 def _cmd_feeds(args: argparse.Namespace) -> int:
     from alerts.store import Store
 
-    def iso(value: datetime | None) -> str | None:
-        return value.isoformat().replace("+00:00", "Z") if value else None
-
     with Store(load_settings().resolved_store_url) as store:
         states = store.feed_states()
     for st in states:
@@ -978,10 +972,10 @@ def _cmd_feeds(args: argparse.Namespace) -> int:
             "feed": st.feed,
             "source": st.source,
             "url": st.url,
-            "last_attempt_at": iso(st.last_attempt_at),
-            "last_success_at": iso(st.last_success_at),
-            "last_change_at": iso(st.last_change_at),
-            "last_failure_at": iso(st.last_failure_at),
+            "last_attempt_at": utc_iso(st.last_attempt_at),
+            "last_success_at": utc_iso(st.last_success_at),
+            "last_change_at": utc_iso(st.last_change_at),
+            "last_failure_at": utc_iso(st.last_failure_at),
             "consecutive_failures": st.consecutive_failures,
             "last_error": st.last_error,
         }

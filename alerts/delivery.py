@@ -21,6 +21,7 @@ and its key is unique, no rerun delivers a version to a recipient twice.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import socket
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -32,7 +33,7 @@ import pandas as pd
 
 from alerts.channels.base import Channel, Confirming, Message, Recipient, SendResult
 from alerts.config import ChannelSettings, DeliverySettings
-from alerts.model import Hazard
+from alerts.model import Hazard, utc_iso
 from alerts.regions import Regions
 from alerts.render import Renderer, family_for, render_publication
 from alerts.store import Claim, DeliveryOutcome, NewMessage, Store
@@ -44,18 +45,12 @@ __all__ = [
     "backoff",
     "dead_workers",
     "delivery_record",
-    "delivery_key",
     "dispatch",
     "fan_out",
     "worker_id",
 ]
 
 ROW_COLUMNS = ["channel", "recipient", "language", "subscriber_id", "origin"]
-
-
-def delivery_key(identifier: str, channel: str, recipient: str) -> str:
-    """The ledger's idempotency key: one publication, one channel, one recipient."""
-    return f"{identifier}/{channel}/{recipient}"
 
 
 def backoff(attempt: int, base_s: float = 30.0, max_s: float = 900.0) -> timedelta:
@@ -99,7 +94,7 @@ def delivery_record(d: Delivery) -> dict[str, Any]:
         "error_code": d.error_code,
         "error_text": d.error_text,
         "provider_message_id": d.provider_message_id,
-        "updated_at": d.updated_at.isoformat().replace("+00:00", "Z"),
+        "updated_at": utc_iso(d.updated_at),
     }
 
 
@@ -417,7 +412,7 @@ def _confirm_abandoned(
         if isinstance(channel, Confirming):
             try:
                 answers = channel.confirm(
-                    _with_batch(message, token),
+                    dataclasses.replace(message, batch_id=token),
                     [Recipient(d.recipient, d.key) for d in rows],
                     since=min(d.created_at for d in rows),
                 )
@@ -446,18 +441,6 @@ def _confirm_abandoned(
     if held:
         record(held, unsure)
     return sorted(send, key=lambda d: d.id)
-
-
-def _with_batch(message: Message, batch_id: str) -> Message:
-    return Message(
-        message.alert_id,
-        message.version,
-        message.subject,
-        message.body,
-        message.language,
-        identifier=message.identifier,
-        batch_id=batch_id,
-    )
 
 
 def _rate_wait(

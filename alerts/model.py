@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Action", "Hazard", "Level", "Warning"]
+__all__ = ["Action", "Hazard", "Level", "Warning", "utc_iso"]
 
 
 class Level(enum.IntEnum):
@@ -188,3 +188,12 @@ class Warning:  # noqa: A001 - the domain word; never used unqualified beside bu
     window_h: float | None = None  # the rule's window; None for instantaneous rules
     reached_at: datetime | None = None  # the hour (UTC) the threshold is (first) reached
     source_ref: str | None = None  # event id, CAP identifier, or the forecast it came from
+
+
+def utc_iso(when: datetime | None, timespec: str = "auto") -> str | None:
+    """ISO 8601 in UTC with a ``Z`` (naive times are taken as UTC); None stays None."""
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return when.astimezone(UTC).isoformat(timespec=timespec).replace("+00:00", "Z")

@@ -19,14 +19,14 @@ import re
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from alerts.approval import plan
 from alerts.config import Settings
 from alerts.mapsvg import LEVEL_FILL, NATIONAL, levels_by_region, prefectures_of
-from alerts.model import Action, Hazard, Level
+from alerts.model import Action, Hazard, Level, utc_iso
 from alerts.regions import Regions, load_regions
 from alerts.render import HAZARD_EN
 from alerts.store import Store
@@ -486,11 +486,7 @@ def _regions_file(settings: Settings) -> str | None:
 
 
 def _iso(when: datetime | None) -> str | None:
-    if when is None:
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return when.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return utc_iso(when, "seconds")
 
 
 def _neg_time(iso: str | None) -> float:

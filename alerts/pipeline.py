@@ -35,7 +35,7 @@ from alerts.feeds import FeedFormatError, Quarantined, cap, openmeteo, parser_fo
 from alerts.feeds import source as feed_source
 from alerts.feeds.fetch import FetchError, fetch, http_session
 from alerts.lifecycle import ActiveAlert, Decision, Policy, reconcile
-from alerts.model import Action, Hazard, Warning
+from alerts.model import Action, Hazard, Warning, utc_iso
 from alerts.regions import Regions, load_regions
 from alerts.render import Renderer
 from alerts.store import Publisher, Store
@@ -659,7 +659,7 @@ def run_cycle(
     ing = ingest(rt, ids, now=now)
     pub = publish(rt)
     return {
-        "now": now.isoformat().replace("+00:00", "Z"),
+        "now": utc_iso(now),
         "events_read": ing.events_read,
         "quarantined": ing.quarantined,
         "warnings": ing.warnings,

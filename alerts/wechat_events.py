@@ -18,7 +18,8 @@ unfollow (``unsubscribe``) deactivates them; everything else is ignored.
 WeChat waits 5 seconds for an answer and retries up to three times (within
 about 15 s) with the same ``FromUserName`` + ``CreateTime`` (events) or the
 same ``MsgId`` (messages); :func:`handle_event` applies each once, remembering
-what it applied in the store (``Store.record_inbound``).
+what it applied in the store, in the same transaction as the change
+(``Store.apply_follow``).
 
 This module is the domain core: it imports neither Airflow nor a web framework
 (the Airflow plugin ``plugins/alerts_ops.py`` serves it over HTTP).
@@ -61,7 +62,7 @@ __all__ = [
     "verify_signature",
 ]
 
-SOURCE = "wechat"  # Store.record_inbound source and the subscribers' ``source``
+SOURCE = "wechat"  # the inbound events' source and the subscribers' ``source``
 UNSUBSCRIBED_REASON = "取消关注 unsubscribed (WeChat)"
 MAX_BODY_BYTES = 64 * 1024  # a pushed event is well under 2 KB
 MAX_OPENID_CHARS = 128  # openids have 28 characters; the retry key column holds 300

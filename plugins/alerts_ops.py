@@ -268,9 +268,9 @@ def _iso(value: Any) -> str | None:
 
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
-    when = pd.Timestamp(value).to_pydatetime()
-    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
-    return when.isoformat().replace("+00:00", "Z")
+    from alerts.model import utc_iso
+
+    return utc_iso(pd.Timestamp(value).to_pydatetime())
 
 
 def _subscriber(row: dict[str, Any]) -> dict[str, Any]:

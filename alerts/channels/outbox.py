@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from alerts.channels.base import Message, Recipient, SendResult
+from alerts.model import utc_iso
 from alerts.store import Store
 
 __all__ = ["OutboxChannel", "outbox_records"]
@@ -72,7 +73,7 @@ def outbox_records(store: Store, limit: int | None = None) -> list[dict[str, Any
             "recipient": m.recipient,
             "subject": m.subject,
             "body": m.body,
-            "delivered_at": m.delivered_at.isoformat().replace("+00:00", "Z"),
+            "delivered_at": utc_iso(m.delivered_at),
         }
         for m in store.outbox(limit=limit)
     ]

@@ -1222,13 +1222,7 @@ class Store:
         (an unfollow of someone who was not a subscriber).
         """
         with self.session() as s:
-            new = self._insert_ignore(
-                s,
-                InboundEvent,
-                [{"source": source, "key": key, "received_at": now}],
-                ("source", "key"),
-            )
-            if not new:
+            if not self._first_inbound(s, source, key, now):
                 return "duplicate"
             found = s.scalar(
                 select(Subscriber).where(
@@ -1357,17 +1351,11 @@ class Store:
     def record_inbound(self, source: str, key: str, *, now: datetime) -> bool:
         """Remember an inbound event; False when it was seen before (a vendor retry)."""
         with self.session() as s:
-            return (
-                self._insert_ignore(
-                    s,
-                    InboundEvent,
-                    [{"source": source, "key": key, "received_at": now}],
-                    ("source", "key"),
-                )
-                == 1
-            )
+            return self._first_inbound(s, source, key, now)
 
-    # -- rate limits shared by every process ---------------------------------------------
+    def _first_inbound(self, s: Session, source: str, key: str, now: datetime) -> bool:
+        row = {"source": source, "key": key, "received_at": now}
+        return self._insert_ignore(s, InboundEvent, [row], ("source", "key")) == 1
 
     def reserve_rate(self, account: str, *, limit: int, window_s: float, now: datetime) -> float:
         """Take one call from the account's budget: 0 if taken, else seconds to wait.
