@@ -680,7 +680,7 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
             done = dispatch_due(rt, worker=worker)
             total.add(done)
             if done.sent or done.dead or done.unknown or done.confirmed:
-                print(json.dumps({"worker": worker, **_tally(done)}), flush=True)
+                print(json.dumps({"worker": worker, **done.counts()}), flush=True)
             if not (args.until_idle or args.forever):
                 break
             busy, next_retry = rt.store.open_work()
@@ -690,15 +690,8 @@ def _cmd_dispatch(args: argparse.Namespace) -> int:
             if next_retry is not None:
                 wait = min(wait, max((next_retry - rt.clock()).total_seconds(), 0.0))
             time.sleep(max(wait, 0.05))
-    print(json.dumps({"worker": worker, "total": _tally(total)}))
+    print(json.dumps({"worker": worker, "total": total.counts()}))
     return 0
-
-
-def _tally(s: Any) -> dict[str, Any]:
-    return {
-        k: getattr(s, k)
-        for k in ("sent", "retry", "dead", "unknown", "confirmed", "calls", "deactivated")
-    }
 
 
 def _cmd_deliveries(args: argparse.Namespace) -> int:

@@ -228,9 +228,17 @@ class DispatchSummary:
     deactivated: int = 0
     by_channel: dict[str, int] = field(default_factory=dict)
 
+    def counts(self) -> dict[str, int]:
+        """The tallies (every field but ``by_channel``), in field order."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.name != "by_channel"
+        }
+
     def add(self, other: DispatchSummary) -> None:
-        for name in ("sent", "retry", "dead", "unknown", "confirmed", "calls", "deactivated"):
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name, n in other.counts().items():
+            setattr(self, name, getattr(self, name) + n)
         for k, v in other.by_channel.items():
             self.by_channel[k] = self.by_channel.get(k, 0) + v
 

@@ -251,7 +251,7 @@ def dispatch_channel(rt: Runtime, channel: str) -> dict[str, Any]:
         policy=rt.settings.delivery,
         only=[channel],
     )
-    return {"channel": channel, **{k: v for k, v in asdict(done).items() if k != "by_channel"}}
+    return {"channel": channel, **done.counts()}
 
 
 def resend(
