@@ -14,10 +14,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.approval import plan
-from alerts.delivery import dispatch
 from alerts.notices import NoticeResult, notify_operators
 from alerts.pipeline import (
     Runtime,
+    dispatch_due,
+    fan_out_new,
     fetch_cap_feed,
     fetch_feed,
     ingest,
@@ -225,15 +226,7 @@ def apply_approvals(
 
 def fan_out_approved(rt: Runtime) -> int:
     """Fan out every publication that may go (not waiting for a duty officer)."""
-    from alerts.delivery import fan_out
-
-    return fan_out(
-        rt.store,
-        rt.renderer,
-        rt.settings.channels,
-        now=rt.clock(),
-        regions=rt.regions if rt.settings.regions_file else None,
-    )
+    return fan_out_new(rt)
 
 
 def channels_due(rt: Runtime) -> list[str]:
@@ -243,14 +236,7 @@ def channels_due(rt: Runtime) -> list[str]:
 
 def dispatch_channel(rt: Runtime, channel: str) -> dict[str, Any]:
     """Dispatch one channel's due rows."""
-    done = dispatch(
-        rt.store,
-        rt.channels(),
-        {c.name: c for c in rt.settings.channels},
-        clock=rt.clock,
-        policy=rt.settings.delivery,
-        only=[channel],
-    )
+    done = dispatch_due(rt, only=[channel])
     return {"channel": channel, **done.counts()}
 
 

@@ -622,21 +622,30 @@ class PublishSummary:
 
 def publish(rt: Runtime, *, worker: str | None = None) -> PublishSummary:
     """Fan out new versions to the ledger and dispatch whatever is due."""
-    created = fan_out(
+    created = fan_out_new(rt)
+    result = dispatch_due(rt, worker=worker)
+    return PublishSummary(created, result.sent, result.retry, result.dead, result.unknown)
+
+
+def fan_out_new(rt: Runtime) -> int:
+    """Ledger rows for every publication that may go (none waiting for a duty officer)."""
+    return fan_out(
         rt.store,
         rt.renderer,
         rt.settings.channels,
         now=rt.clock(),
         regions=rt.regions if rt.settings.regions_file else None,
     )
-    result = dispatch_due(rt, worker=worker)
-    return PublishSummary(created, result.sent, result.retry, result.dead, result.unknown)
 
 
 def dispatch_due(
-    rt: Runtime, *, worker: str | None = None, max_claims: int | None = None
+    rt: Runtime,
+    *,
+    worker: str | None = None,
+    max_claims: int | None = None,
+    only: Iterable[str] | None = None,
 ) -> DispatchSummary:
-    """Dispatch every ledger row due now (what a dispatcher worker does each round)."""
+    """Dispatch every ledger row due now (of the ``only`` channels, when given)."""
     return dispatch(
         rt.store,
         rt.channels(),
@@ -645,6 +654,7 @@ def dispatch_due(
         worker=worker,
         policy=rt.settings.delivery,
         max_claims=max_claims,
+        only=only,
     )
 
 
