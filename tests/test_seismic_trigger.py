@@ -260,16 +260,34 @@ def test_the_trigger_serializes_and_round_trips() -> None:
         FeedWatchTrigger(interval=1)
 
 
-async def _events(trigger: FeedWatchTrigger, seconds: float) -> list[Any]:
-    """Run the trigger for a while, as the triggerer would; its events."""
+async def _events(
+    trigger: FeedWatchTrigger,
+    seconds: float,
+    *,
+    server: FeedServer | None = None,
+    polls: int = 0,
+    cap_s: float = 60.0,
+) -> list[Any]:
+    """Run the trigger for a while, as the triggerer would; its events.
+
+    At least ``seconds``, and until ``server`` saw ``polls`` more USGS polls
+    (a loaded machine polls slower than the fast test interval), at most ``cap_s``.
+    """
     events: list[Any] = []
+    start = len(server.hits) if server is not None else 0
+
+    def polled() -> int:
+        return 0 if server is None else server.hits[start:].count("/usgs.geojson")
 
     async def consume() -> None:
         async for event in trigger.run():
             events.append(event.payload)
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(seconds)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    while loop.time() - began < cap_s and (loop.time() - began < seconds or polled() < polls):
+        await asyncio.sleep(0.05)
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
@@ -287,7 +305,7 @@ def test_the_trigger_fires_on_a_new_payload_then_stays_quiet(
 ) -> None:
     _serve_usgs(feed_server, _china(data))
     feed_server.serve("/cenc.json", b"", status=500)  # one failing source stops nothing
-    events = asyncio.run(_events(_fast(["cenc", "usgs"]), 2.0))
+    events = asyncio.run(_events(_fast(["cenc", "usgs"]), 2.0, server=feed_server, polls=3))
     polls = feed_server.hits.count("/usgs.geojson")
     assert polls >= 3, polls
     assert len(events) == 1
@@ -296,11 +314,11 @@ def test_the_trigger_fires_on_a_new_payload_then_stays_quiet(
     assert rt.store.payload(event["payload_ids"][0]).source == "usgs"
 
     # Re-created (after the event, a restart): it remembers through the store.
-    assert asyncio.run(_events(_fast(["usgs"]), 0.5)) == []
+    assert asyncio.run(_events(_fast(["usgs"]), 0.5, server=feed_server, polls=3)) == []
     china = _china(data)
     revised = _revised(china, DINGRI, updated=china[0]["properties"]["updated"] + 60_000)
     _serve_usgs(feed_server, revised)
-    events = asyncio.run(_events(_fast(["usgs"]), 1.0))
+    events = asyncio.run(_events(_fast(["usgs"]), 1.0, server=feed_server, polls=3))
     assert [e["events"] for e in events] == [[DINGRI]]
 
 
