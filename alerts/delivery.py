@@ -319,6 +319,8 @@ def _send_claim(
         first.language,
         identifier=first.key.split("/", 1)[0],
         batch_id=claim.token,
+        html=stored.html,
+        images=stored.image_bytes(),
     )
     max_attempts = settings.max_attempts if settings is not None else 1
 

@@ -113,6 +113,10 @@ class Rendered:
     # Set by templates that export them (the ``long`` family): CAP description / instruction.
     description: str | None = None
     instruction: str | None = None
+    # Long-form bulletins (alerts.bulletin): an HTML document for e-mail and the WeChat
+    # Official Account article, and the images it shows as ``cid:NAME`` (name, PNG bytes).
+    html: str | None = None
+    images: tuple[tuple[str, bytes], ...] = ()
 
 
 def normalize_language(language: str | None) -> str:

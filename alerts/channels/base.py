@@ -25,6 +25,10 @@ class Message:
     # The ledger's claim token of this send: a channel that can pass a reference
     # to the vendor (the SMS OutId) uses it, so the attempt can be confirmed later.
     batch_id: str | None = None
+    # A long-form bulletin's HTML (e-mail HTML part, WeChat article) and the images it
+    # references as ``cid:NAME``: (name, PNG bytes). Channels without HTML send ``body``.
+    html: str | None = None
+    images: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ Changing a table here needs an Alembic revision in ``migrations/versions``;
 
 from __future__ import annotations
 
+import base64
 from datetime import UTC, datetime
 from typing import Any
 
@@ -253,6 +254,11 @@ class Publication(Base):
     guidance_override: Mapped[str | None] = mapped_column(Text)
     # the orchestration run that asked the duty officer (one request per publication)
     approval_run: Mapped[str | None] = mapped_column(String(250))
+    # "alert": a CAP document of warnings (alert_versions point here); "outlook" or
+    # "campaign": a bulletin (alerts.bulletins) with no alert versions, rendered from
+    # ``content`` (the outlook or campaign context as JSON) and delivered the same way.
+    kind: Mapped[str] = mapped_column(String(16), default="alert", index=True)
+    content: Mapped[dict[str, Any] | None]
 
 
 class AuditEntry(Base):
@@ -286,7 +292,14 @@ class DeliveryMessage(Base):
     language: Mapped[str] = mapped_column(String(16))
     subject: Mapped[str] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    # long-form bulletins: the HTML document and its images ([{"name", "png": base64}])
+    html: Mapped[str | None] = mapped_column(Text)
+    images: Mapped[list[dict[str, str]] | None] = mapped_column(JSON)
     created_at: Mapped[datetime]
+
+    def image_bytes(self) -> tuple[tuple[str, bytes], ...]:
+        """The images as (name, PNG bytes), for :class:`~alerts.channels.base.Message`."""
+        return tuple((i["name"], base64.b64decode(i["png"])) for i in self.images or ())
 
 
 class Delivery(Base):
@@ -394,6 +407,8 @@ class Subscriber(Base):
     language: Mapped[str] = mapped_column(String(16), default="zh-CN")
     areas: Mapped[list[str]]
     hazards: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # publicity audiences (alerts/data/publicity.yaml) for campaigns; empty: the general public
+    audiences: Mapped[list[str]] = mapped_column(JSON, default=list)
     min_level: Mapped[int] = mapped_column(Integer, default=1)
     quiet_start: Mapped[str | None] = mapped_column(String(5))  # local HH:MM
     quiet_end: Mapped[str | None] = mapped_column(String(5))

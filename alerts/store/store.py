@@ -7,6 +7,7 @@ SQLite by default (a file under ``ALERTS_HOME``), PostgreSQL in production
 
 from __future__ import annotations
 
+import base64
 import io
 import json
 import math
@@ -99,6 +100,8 @@ class NewMessage:
     language: str
     subject: str
     body: str
+    html: str | None = None
+    images: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -775,6 +778,9 @@ class Store:
                 "language": m.language,
                 "subject": m.subject,
                 "body": m.body,
+                "html": m.html,
+                "images": [{"name": n, "png": base64.b64encode(b).decode()} for n, b in m.images]
+                or None,
                 "created_at": now,
             }
             for m in messages
@@ -1439,7 +1445,7 @@ class Store:
                     stmt = stmt.where(table.c.active.is_(True))
                 result = conn.execute(stmt)
                 frame = pd.DataFrame(result.all(), columns=list(result.keys()))
-        for column in ("areas", "hazards"):
+        for column in ("areas", "hazards", "audiences"):
             frame[column] = _json_lists(frame[column])
         for column in ("quiet_start", "quiet_end", "deactivated_reason"):
             frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
