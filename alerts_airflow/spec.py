@@ -207,9 +207,10 @@ SPECS: dict[str, ChannelSpec] = {
                 ExtraField(
                     "mode",
                     "发送方式 Mode",
-                    enum=("template", "mass"),
+                    enum=("template", "mass", "article"),
                     description="template: template message to each openid (default); "
-                    "mass: mass send to a tag",
+                    "mass: mass send to a tag; article: bulletins as an article "
+                    "(draft, then publish or push)",
                 ),
                 ExtraField(
                     "template_id",
@@ -219,6 +220,18 @@ SPECS: dict[str, ChannelSpec] = {
                 ),
                 ExtraField("url", "模板跳转链接 Template link URL"),
                 ExtraField("tag_id", "标签ID Tag ID", kind="integer", description="mass mode"),
+                ExtraField(
+                    "thumb_media_id",
+                    "封面素材ID Cover media_id",
+                    description="article mode (required): a permanent image material",
+                ),
+                ExtraField("author", "作者 Author", description="article mode, at most 16"),
+                ExtraField(
+                    "push",
+                    "群发推送 Push to followers",
+                    kind="boolean",
+                    description="article mode: mass-send the article instead of publishing it",
+                ),
             ),
             relabeling={"login": "开发者ID AppID", "password": "开发者密码 AppSecret"},
             placeholders={

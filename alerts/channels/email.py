@@ -13,6 +13,22 @@ link, never any other scheme). ``Message-ID`` is derived from the delivery
 key, so a receiver can drop a re-sent copy; ``X-Alerts-Identifier`` carries
 the publication's identifier.
 
+A long-form bulletin (``message.html`` set) is sent as that HTML instead of
+the escaped body, with its images inline::
+
+    multipart/alternative
+        text/plain                  the body
+        multipart/related           (only when there are images)
+            text/html               message.html as given
+            image/png               Content-ID <NAME>, inline, NAME.png  (one per image)
+
+The HTML refers to each image as ``src="cid:NAME"``. An image referenced
+but not given, one given but not referenced, a name that cannot be a
+Content-ID, two images of one name, bytes that are not a PNG, or images
+without HTML: the message was built wrong (our bug, not a delivery failure),
+so :meth:`EmailChannel.compose` and :meth:`EmailChannel.send` raise
+``ValueError`` naming the image, before any connection.
+
 Outcomes: an address that is not one is fatal here, without a call. SMTP
 4xx replies, refused or dropped connections and timeouts are retryable;
 5xx replies are fatal with their code (e.g. ``"550"``). Recipients the
@@ -41,7 +57,15 @@ import requests
 from alerts.channels.base import Message, Recipient, SendResult
 from alerts.config import ChannelSettings, ConfigError
 
-__all__ = ["EmailChannel", "build", "is_address", "message_id", "render_html"]
+__all__ = [
+    "EmailChannel",
+    "build",
+    "check_inline_images",
+    "cid_references",
+    "is_address",
+    "message_id",
+    "render_html",
+]
 
 # 7-bit transfer encodings (base64 / quoted-printable): no reliance on 8BITMIME.
 POLICY = SMTP.clone(cte_type="7bit")
@@ -49,6 +73,10 @@ _ADDRESS = re.compile(
     r"[A-Za-z0-9.!#$%&'*+/=?^_`{|}~\-]+@[A-Za-z0-9](?:[A-Za-z0-9\-.]*[A-Za-z0-9])?\.[A-Za-z]{2,}"
 )
 _URL = re.compile(r"https?://[^\s<>\"']+")
+# ``cid:NAME`` as an attribute value or a CSS url(): src="cid:chart", url(cid:chart)
+_CID = re.compile(r"""(?<=["'(=])\s*cid:([^\s"'()<>]+)""", re.IGNORECASE)
+_IMAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def is_address(address: str) -> bool:
@@ -81,6 +109,51 @@ def render_html(body: str, language: str = "zh-CN") -> str:
         + "<br>\n".join(out)
         + "</p></body></html>\n"
     )
+
+
+def cid_references(document: str) -> list[str]:
+    """The image names an HTML document refers to as ``cid:NAME``, in order, once each."""
+    return list(dict.fromkeys(m.group(1) for m in _CID.finditer(document)))
+
+
+def check_inline_images(
+    document: str | None, images: Sequence[tuple[str, bytes]]
+) -> list[tuple[str, bytes]]:
+    """The images of a bulletin, checked against the ``cid:`` references of its HTML.
+
+    Raises ``ValueError`` (the message was built wrong) for an image referenced
+    but missing, one given but never referenced, images without HTML, a name
+    that is not ``[A-Za-z0-9][A-Za-z0-9._-]*`` (at most 64), a name given
+    twice, or bytes that are not a PNG.
+    """
+    if document is None:
+        if images:
+            names = ", ".join(name for name, _ in images)
+            raise ValueError(f"images without html: {names} (nothing can show them)")
+        return []
+    seen: set[str] = set()
+    for name, data in images:
+        if not isinstance(name, str) or _IMAGE_NAME.fullmatch(name) is None:
+            raise ValueError(
+                f"image name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)"
+            )
+        if name in seen:
+            raise ValueError(f"image {name!r} is given twice")
+        seen.add(name)
+        if not isinstance(data, bytes) or not data.startswith(PNG_SIGNATURE):
+            raise ValueError(f"image {name!r} is not a PNG")
+    referenced = cid_references(document)
+    missing = [name for name in referenced if name not in seen]
+    if missing:
+        raise ValueError(
+            "html refers to images that are not given: " + ", ".join(f"cid:{n}" for n in missing)
+        )
+    unused = [name for name, _ in images if name not in referenced]
+    if unused:
+        raise ValueError(
+            'images given but not referenced by the html (no src="cid:NAME"): ' + ", ".join(unused)
+        )
+    return list(images)
 
 
 def _outcome(key: str, code: int, text: str | bytes) -> SendResult:
@@ -142,13 +215,39 @@ class EmailChannel:
         if message.identifier:
             msg["X-Alerts-Identifier"] = message.identifier
         msg["X-Alerts-Alert"] = f"{message.alert_id}/{message.version}"
-        msg["Content-Language"] = message.language
+        images = check_inline_images(message.html, message.images)
         msg.set_content(message.body, charset="utf-8")
-        msg.add_alternative(render_html(message.body, message.language), subtype="html")
+        if message.html is None:
+            msg.add_alternative(render_html(message.body, message.language), subtype="html")
+        else:
+            self._add_bulletin(msg, message.html, images)
+        # after the body: set_content clears every Content-* header set before it
+        msg["Content-Language"] = message.language
         return msg
 
+    @staticmethod
+    def _add_bulletin(msg: EmailMessage, document: str, images: list[tuple[str, bytes]]) -> None:
+        msg.add_alternative(document, subtype="html", charset="utf-8")
+        if not images:
+            return
+        html_part = next(p for p in msg.iter_parts() if p.get_content_type() == "text/html")
+        for name, data in images:
+            # add_related turns the text/html part into multipart/related (the HTML first)
+            html_part.add_related(
+                data,
+                maintype="image",
+                subtype="png",
+                cid=f"<{name}>",
+                disposition="inline",
+                filename=f"{name}.png",
+            )
+
     def preview(self, message: Message) -> tuple[str, int, int | None]:
-        """The text/plain part as sent (the HTML part is built from it); no size limit."""
+        """The text/plain part as sent; no size limit.
+
+        Without ``html`` the HTML part is built from it; a bulletin's HTML part
+        is ``message.html`` itself (with its images inline).
+        """
         return message.body, len(message.body), None
 
     def _connect(self) -> smtplib.SMTP:
@@ -171,6 +270,7 @@ class EmailChannel:
         return smtp
 
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
+        check_inline_images(message.html, message.images)  # a wrong bulletin: before connecting
         by_key: dict[str, SendResult] = {}
         valid = []
         for r in recipients:

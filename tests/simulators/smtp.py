@@ -4,14 +4,17 @@ Speaks EHLO/HELO, AUTH PLAIN and LOGIN (required when a username is set),
 MAIL FROM, RCPT TO, DATA (with dot-unstuffing), RSET, NOOP and QUIT. Tests
 can refuse given recipients (``refuse[address] = (550, "...")``), answer the
 end of DATA with an error, or stall the greeting beyond the client's
-timeout. Every accepted message lands in ``received`` with its envelope and
-its parsed form (``email.message_from_bytes``).
+timeout. The advertised ``SIZE`` (``max_size``, 10 MiB by default) is
+enforced as servers do: a ``MAIL FROM`` declaring more, or message data
+longer, is refused with 552. Every accepted message lands in ``received``
+with its envelope and its parsed form (``email.message_from_bytes``).
 """
 
 from __future__ import annotations
 
 import base64
 import email
+import re
 import socketserver
 import threading
 import time
@@ -46,8 +49,10 @@ class SmtpSimulator:
         username: str | None = None,
         password: str | None = None,
         mechanisms: tuple[str, ...] = ("PLAIN", "LOGIN"),
+        max_size: int = 10485760,
     ) -> None:
         self.username = username
+        self.max_size = max_size
         self.password = password
         self.mechanisms = mechanisms
         self.received: list[Received] = []
@@ -90,7 +95,7 @@ class SmtpSimulator:
                     verb, _, arg = line.partition(" ")
                     verb = verb.upper()
                     if verb == "EHLO":
-                        ext = ["sim.localhost", "8BITMIME", "SIZE 10485760"]
+                        ext = ["sim.localhost", "8BITMIME", f"SIZE {sim.max_size}"]
                         if sim.username is not None:
                             ext.append("AUTH " + " ".join(sim.mechanisms))
                         for e in ext[:-1]:
@@ -103,6 +108,10 @@ class SmtpSimulator:
                     elif verb == "MAIL":
                         if not authed:
                             self.reply("530 5.7.0 Authentication required")
+                            continue
+                        declared = re.search(r"\bSIZE=(\d+)", arg, re.IGNORECASE)
+                        if declared and int(declared.group(1)) > sim.max_size:
+                            self.reply("552 5.3.4 Message size exceeds fixed maximum message size")
                             continue
                         mail_from, rcpts = _path(arg), []
                         self.reply("250 2.1.0 Ok")
@@ -127,6 +136,8 @@ class SmtpSimulator:
                             return
                         if sim.data_reply:
                             self.reply(f"{sim.data_reply[0]} {sim.data_reply[1]}")
+                        elif len(data) > sim.max_size:
+                            self.reply("552 5.3.4 Message size exceeds fixed maximum message size")
                         else:
                             with sim.lock:
                                 sim.received.append(
