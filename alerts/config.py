@@ -118,8 +118,13 @@ class ChannelSettings(_Section):
     recipients: list[str] = Field(default_factory=lambda: ["public"])
     language: str = "zh-CN"
     max_attempts: int = Field(5, ge=1, le=50)
-    # Exercise and test alerts reach only "internal" channels, never "public" ones.
-    audience: Literal["public", "internal"] = "public"
+    # Exercise and test alerts reach only "internal" and "responders" channels, never
+    # "public" ones. "responders" channels (department duty groups) carry the response
+    # procedure of each warning (alerts.responders: response level, who is on duty, each
+    # department's tasks), not the public text; like internal ones they get exercises
+    # too; they do not get the daily outlook or campaigns. Operator notices go to
+    # "internal" channels only.
+    audience: Literal["public", "internal", "responders"] = "public"
     # Where the vendor API lives (default: the vendor's own); a simulator or proxy otherwise.
     base_url: str | None = None
     timeout_s: float = Field(10.0, gt=0, le=120)
@@ -210,6 +215,11 @@ class ApprovalSettings(_Section):
     # minutes without an answer before on_timeout applies; missing: wait for ever
     timeout_min: dict[Colour, float] = {"red": 10.0}
     on_timeout: dict[Colour, Literal["publish", "reject"]] = {"red": "publish"}
+    # Bulletins (the daily outlook, campaigns; alerts.bulletins): reviewed by the duty
+    # officer too, and published as they are when nobody answers in time.
+    bulletins: bool = True
+    bulletin_timeout_min: float | None = Field(30.0, gt=0)
+    bulletin_on_timeout: Literal["publish", "reject"] = "publish"
 
     @field_validator("exempt_hazards")
     @classmethod
@@ -250,6 +260,33 @@ class SubscriptionSettings(_Section):
     default_min_level: str = "blue"
 
 
+class OutlookSettings(_Section):
+    """The daily 72-hour risk outlook (see docs/outlook.md)."""
+
+    # An operator's own outlook.yaml (near-threshold share, seasonal calendar);
+    # default: the packaged alerts/data/outlook.yaml.
+    rules_file: Path | None = None
+    # Adcode prefixes ("51", "5101") that get their own bulletin besides the national one.
+    regions: list[str] = Field(default_factory=list)
+    hour_local: int = Field(7, ge=0, le=23)  # local hour (Settings.timezone) it is issued at
+    # Whether the national outlook is a bulletin of its own (a city bureau sets false
+    # and lists its own prefix in `regions`).
+    national: bool = True
+    # Channels (configured names) the outlook bulletins go to; empty: every enabled
+    # public channel. Subscribers get it when they asked for every level (blue).
+    channels: list[str] = Field(default_factory=list)
+
+    @field_validator("regions", mode="before")
+    @classmethod
+    def _prefixes(cls, value: Any) -> Any:
+        if not isinstance(value, list):
+            return value
+        for prefix in value:  # YAML may read an unquoted 51 as a number
+            if not (str(prefix).isdigit() and 2 <= len(str(prefix)) <= 6):
+                raise ValueError(f"region prefix {prefix!r} is not 2-6 digits of an adcode")
+        return [str(p) for p in value]
+
+
 class CapSettings(_Section):
     """Who publishes: the CAP sender and the GB/T 35965.1 identifier parts."""
 
@@ -280,6 +317,12 @@ class Settings(BaseSettings):
     # searched first, the packaged templates fill in the rest (see docs/messages.md).
     templates_dir: Path | None = None
     regions_file: Path | None = None
+    # Response procedures per hazard and level (a copy of alerts/data/responders.yaml,
+    # see docs/responders.md); missing: the packaged file.
+    responders_file: Path | None = None
+    # An operator's campaigns.yaml (places, campaigns; see docs/campaigns.md); missing:
+    # the packaged alerts/data/campaigns.yaml.
+    campaigns_file: Path | None = None
     language: str = "zh-CN"
     timezone: str = "Asia/Shanghai"
     issuer_zh: str = "应急管理局预警发布中心"
@@ -295,6 +338,7 @@ class Settings(BaseSettings):
     subscriptions: SubscriptionSettings = Field(
         default_factory=lambda: SubscriptionSettings.model_validate({})
     )
+    outlook: OutlookSettings = Field(default_factory=lambda: OutlookSettings.model_validate({}))
     details_url: str = "http://localhost:8080/"
 
     @field_validator("store_url")
@@ -309,6 +353,13 @@ class Settings(BaseSettings):
     def _a_folder(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_dir():
             raise ValueError(f"{value} is not a folder")
+        return value
+
+    @field_validator("responders_file")
+    @classmethod
+    def _a_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{value} is not a file")
         return value
 
     @field_validator("channels")

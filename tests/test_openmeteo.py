@@ -536,7 +536,7 @@ def test_request_urls_batch_in_order_with_both_urls() -> None:
         "snowfall,visibility,weather_code"
     ]
     assert (q["wind_speed_unit"], q["timezone"]) == (["ms"], ["Asia/Shanghai"])
-    assert (q["past_days"], q["forecast_days"]) == (["1"], ["3"])
+    assert (q["past_days"], q["forecast_days"]) == (["1"], ["4"])
     aq = parse_qs(urlsplit(air).query)
     assert air.startswith("https://air-quality-api.open-meteo.com/v1/air-quality?")
     assert aq["hourly"] == ["pm2_5"]

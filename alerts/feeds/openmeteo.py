@@ -327,7 +327,7 @@ def request_urls(
     air_quality_url: str = AIR_QUALITY_URL,
     batch_size: int = 50,
     past_days: int = 1,
-    forecast_days: int = 3,
+    forecast_days: int = 4,  # from local midnight: the outlook's 72 h from a morning issue
     timezone: str = "Asia/Shanghai",
 ) -> list[tuple[list[Location], str, str]]:
     """Batches of locations, each with its forecast URL and its air-quality URL.
