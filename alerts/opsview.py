@@ -29,6 +29,7 @@ from alerts.mapsvg import LEVEL_FILL, NATIONAL, levels_by_region, prefectures_of
 from alerts.model import Action, Hazard, Level, utc_iso
 from alerts.regions import Regions, load_regions
 from alerts.render import HAZARD_EN
+from alerts.responders import Procedures, procedure_for, procedure_json, procedures_or_packaged
 from alerts.store import Store
 from alerts.store.models import Alert, AlertVersion, Delivery, Publication
 
@@ -67,7 +68,9 @@ def overview(
     Keys: ``generated_at``, ``national`` (the banner), ``alerts`` (active
     alerts grouped by publication, most severe first), ``map_levels``
     (:func:`alerts.mapsvg.levels_by_region`), ``approvals``, ``feeds``,
-    ``quarantine`` (by source) and ``counts``.
+    ``quarantine`` (by source) and ``counts``. Each alert entry carries the
+    response procedure for its hazard and level (``procedure``:
+    :func:`alerts.responders.procedure_json`, or None), from ``responders_file``.
     """
     if now.tzinfo is None:
         raise ValueError("overview: pass an aware UTC time as now")
@@ -75,11 +78,12 @@ def overview(
     rows = _active_rows(store)
     groups = _group(rows)
     message_pubs = _message_publications(store, groups)
+    procedures = procedures_or_packaged(settings.responders_file)
 
     alerts = []
     dead = unknown = 0
     for key, members in groups.items():
-        entry = _publication_entry(store, members, message_pubs.get(key))
+        entry = _publication_entry(store, members, message_pubs.get(key), procedures)
         dead += entry["deliveries"]["by_status"]["dead"]
         unknown += entry["deliveries"]["by_status"]["unknown"]
         alerts.append(entry)
@@ -95,7 +99,7 @@ def overview(
     feeds, quarantine = _feeds(store, settings, now)
     return {
         "generated_at": _iso(now),
-        "national": _national(rows),
+        "national": _national(rows, procedures),
         "alerts": alerts,
         "map_levels": levels_by_region(
             [_Cover(r.alert.region_code, r.alert.level) for r in rows], regions=table
@@ -117,19 +121,25 @@ def overview(
 
 
 def region_alerts(
-    store: Store, adcode: str, *, regions: Regions | None = None
+    store: Store,
+    adcode: str,
+    *,
+    regions: Regions | None = None,
+    procedures: Procedures | None = None,
 ) -> list[dict[str, Any]]:
     """The active alerts covering one prefecture: its own, its province's and national ones.
 
     Also those of its counties (a county code resolves to its prefecture).
-    Most severe first, then newest.
+    Most severe first, then newest. Each with its response procedure
+    (``procedures``: default the packaged ones).
     """
     table = regions if regions is not None else load_regions()
+    procedures = procedures if procedures is not None else procedures_or_packaged()
     out = []
     for row in _active_rows(store):
         code = row.alert.region_code
         if code == NATIONAL or code == adcode or adcode in prefectures_of(code, table):
-            out.append(_alert_entry(row))
+            out.append(_alert_entry(row, procedures))
     out.sort(key=lambda a: (-a["level"], _neg_time(a["sent"]), a["alert_id"]))
     return out
 
@@ -202,11 +212,12 @@ def _message_publications(
 
 
 def _publication_entry(
-    store: Store, members: Sequence[_Row], message: Publication | None
+    store: Store, members: Sequence[_Row], message: Publication | None, procedures: Procedures
 ) -> dict[str, Any]:
     lead = _lead(members)
     pub = lead.publication
     identifier = pub.identifier if pub else lead.version.identifier
+    level = pub.level if pub else lead.alert.level
     entry: dict[str, Any] = {
         "identifier": identifier,
         "cap_url": cap_url(identifier) if pub else None,
@@ -214,7 +225,7 @@ def _publication_entry(
         "subject": lead.alert.subject,
         "lead_alert_id": lead.alert.id,
         **_hazard(lead.version.hazard),
-        **_level(pub.level if pub else lead.alert.level),
+        **_level(level),
         **_action(lead.version.action),
         "msg_type": lead.version.msg_type,
         "state": lead.alert.state,
@@ -234,6 +245,7 @@ def _publication_entry(
         ),
         "reason": lead.version.reason,
         "deliveries": _deliveries(store, message),
+        "procedure": _procedure(procedures, lead.version.hazard, level),
     }
     return entry
 
@@ -253,7 +265,7 @@ def _region(row: _Row) -> dict[str, Any]:
     }
 
 
-def _alert_entry(row: _Row) -> dict[str, Any]:
+def _alert_entry(row: _Row, procedures: Procedures) -> dict[str, Any]:
     a, v, pub = row.alert, row.version, row.publication
     return {
         "alert_id": a.id,
@@ -272,7 +284,17 @@ def _alert_entry(row: _Row) -> dict[str, Any]:
         "sent": _iso(v.sent),
         "expires": _iso(a.expires_at),
         "reason": v.reason,
+        "procedure": _procedure(procedures, a.hazard, a.level),
     }
+
+
+def _procedure(procedures: Procedures, hazard: str, level: int) -> dict[str, Any] | None:
+    """What the departments do for this hazard and level (the responders file), or None."""
+    try:
+        found = procedure_for(procedures, hazard, level)
+    except ValueError:  # a hazard or level this build does not know
+        return None
+    return procedure_json(found) if found is not None else None
 
 
 def _approval_state(pub: Publication | None) -> dict[str, Any]:
@@ -286,14 +308,14 @@ def _approval_state(pub: Publication | None) -> dict[str, Any]:
     }
 
 
-def _national(rows: Sequence[_Row]) -> dict[str, Any]:
+def _national(rows: Sequence[_Row], procedures: Procedures) -> dict[str, Any]:
     national = sorted(
         (r for r in rows if r.alert.region_code == NATIONAL),
         key=lambda r: (-r.alert.level, _neg_time(_iso(r.version.sent)), r.alert.id),
     )
     if not national:
         return {"active": False, "level": None, "identifier": None, "alerts": []}
-    items = [_alert_entry(r) for r in national]
+    items = [_alert_entry(r, procedures) for r in national]
     top = items[0]
     return {
         "active": True,

@@ -38,6 +38,7 @@ from alerts.lifecycle import ActiveAlert, Decision, Policy, reconcile
 from alerts.model import Action, Hazard, Warning, utc_iso
 from alerts.regions import Regions, load_regions
 from alerts.render import Renderer
+from alerts.responders import use_procedures_file
 from alerts.store import Publisher, Store
 from alerts.store.models import FeedPayload
 
@@ -79,17 +80,20 @@ class Runtime:
         cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow
     ) -> Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
+        renderer = Renderer(
+            timezone=settings.timezone,
+            issuer_zh=settings.issuer_zh,
+            details_url=settings.details_url,
+            issuer_en=settings.cap.sender_name_en,
+            templates_dir=settings.templates_dir,
+        )
+        # responders channels' messages use the operator's procedures (alerts.responders)
+        use_procedures_file(renderer, settings.responders_file)
         return cls(
             settings=settings,
             store=Store(settings.resolved_store_url),
             rules=load_rules(settings.rules_dir),
-            renderer=Renderer(
-                timezone=settings.timezone,
-                issuer_zh=settings.issuer_zh,
-                details_url=settings.details_url,
-                issuer_en=settings.cap.sender_name_en,
-                templates_dir=settings.templates_dir,
-            ),
+            renderer=renderer,
             clock=clock,
         )
 

@@ -52,9 +52,9 @@ COMMON_FIELDS: tuple[ExtraField, ...] = (
     ExtraField(
         "audience",
         "受众 Audience",
-        enum=("public", "internal"),
+        enum=("public", "internal", "responders"),
         description="internal: receives exercises and tests; public: real alerts only "
-        "(default public)",
+        "(default public); responders: each warning's response procedure for departments",
     ),
     ExtraField(
         "rate_per_minute",

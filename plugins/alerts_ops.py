@@ -493,13 +493,20 @@ def overview_json() -> dict[str, Any]:
 def region_json(
     adcode: Annotated[str, Path(description="a region code: 6-digit adcode, a prefix, or CN")],
 ) -> list[dict[str, Any]]:
-    """The active alerts that cover one region (what a click on the map shows)."""
+    """The active alerts that cover one region (what a click on the map shows), each with
+    its response procedure."""
     from alerts.opsview import region_alerts
+    from alerts.responders import procedures_or_packaged
 
     if not ADCODE.match(adcode):
         raise HTTPException(422, f"地区代码无效 / not a region code: {adcode[:40]!r}")
     with _opened() as (settings, store):
-        return region_alerts(store, adcode, regions=_regions(settings))
+        return region_alerts(
+            store,
+            adcode,
+            regions=_regions(settings),
+            procedures=procedures_or_packaged(settings.responders_file),
+        )
 
 
 def _regions(settings: Settings) -> Any:
@@ -730,6 +737,8 @@ _DESK = _DESK_ENV.from_string(
   padding:.3rem;font:inherit} button{font:inherit;padding:.3rem .8rem;cursor:pointer}
  .result{margin-top:.5rem;font-size:.9rem;white-space:pre-wrap}
  .readonly{background:#fffaf0;border:1px solid #f6ad55;padding:.4rem .7rem;border-radius:.4rem}
+ tr.procedure>td{background:#f7fafc;border-bottom:2px solid #e2e8f0}
+ .procedure table.tasks td,.procedure table.tasks th{font-size:.85rem}
  a{color:#2b6cb0}
 </style></head><body>
 <header>
@@ -816,6 +825,18 @@ _DESK = _DESK_ENV.from_string(
 <td>{% if a.publication_id %}<button type="button" data-fill="resend" data-identifier="{{ a.identifier }}" data-mode="{{ 'failed' if d.dead_letters_total else 'all' }}">补发 Resend…</button><br>{% endif %}
  {% for r in a.regions %}<button type="button" data-fill="cancel" data-alert-id="{{ r.alert_id }}">解除 Cancel {{ r.name }}…</button>{% endfor %}</td>
 </tr>
+{% set p = a.procedure %}
+<tr class="procedure" id="procedure-{{ loop.index }}"><td colspan="6">{% if not p %}<span class="muted">未配置响应措施，按应急预案执行 / no response procedure configured: follow the emergency plan</span>
+{% else %}<details{% if loop.first %} open{% endif %}><summary><b>部门响应 <span class="en">Responders</span></b>：
+ {{ p.response_zh }} <span class="en">{{ p.response_en }}</span> ·
+ 值班 {{ p.on_duty.zh }} <span class="en">On duty: {{ p.on_duty.en }}</span>
+ {% if p.entry == "any" %}<span class="muted">（通用措施 general procedure）</span>{% endif %}</summary>
+ <table class="tasks"><thead><tr><th>部门 <span class="en">Department</span></th><th>检查 <span class="en">Inspect</span></th>
+ <th>关停 <span class="en">Close or stop</span></th><th>落实 <span class="en">Do</span></th></tr></thead><tbody>
+ {% for d in p.departments %}<tr><td>{{ d.zh }}<br><span class="en">{{ d.en }}</span></td>
+ {% for items in (d.inspect, d.close, d.do) %}<td>{% for t in items %}<div>{{ t.zh }}<br><span class="en">{{ t.en }}</span></div>{% endfor %}</td>{% endfor %}</tr>
+ {% endfor %}</tbody></table>
+ <div class="muted">{{ p.version }}</div></details>{% endif %}</td></tr>
 {% endfor %}</tbody></table>{% endif %}
 
 <h2>待审批 <span class="en">Awaiting approval ({{ ov.approvals|length }})</span></h2>
@@ -925,6 +946,10 @@ Internal channels' recipients only (the duty groups): not the public, not a publ
           li.appendChild(el("span", " " + a.hazard_zh + " " + a.hazard_en + (a.national ? "（全国 national）" : "")));
           li.appendChild(el("div", "事件 Event: " + a.subject, "muted"));
           li.appendChild(el("code", a.alert_id + " v" + a.version, "muted"));
+          if (a.procedure) {
+            li.appendChild(el("div", "部门响应 Responders: " + a.procedure.response_zh + " " + a.procedure.response_en, "procedure"));
+            li.appendChild(el("div", "值班 On duty: " + a.procedure.on_duty.zh + " / " + a.procedure.on_duty.en, "muted"));
+          }
           if (a.cap_url) {
             var link = el("a", " CAP"); link.href = a.cap_url; li.appendChild(link);
           }

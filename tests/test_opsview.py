@@ -395,6 +395,62 @@ def test_feed_health_staleness_and_quarantine(env: tuple[Store, Settings]) -> No
     assert (counts["active_alerts"], view["alerts"], view["approvals"]) == (0, [], [])
 
 
+def test_each_alert_carries_its_response_procedure(
+    env: tuple[Store, Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, settings = env
+    _scenario(store)
+    view = overview(store, settings, now=LATER)
+    alerts = _by_hazard(view)
+    rain = alerts["rainstorm"]["procedure"]
+    assert (rain["entry"], rain["level"], rain["response"], rain["response_zh"]) == (
+        "rainstorm",
+        4,
+        "I",
+        "I级应急响应",
+    )
+    assert rain["on_duty"]["zh"].startswith("主要领导坐镇指挥")
+    water = next(d for d in rain["departments"] if d["id"] == "water")
+    assert {"zh": "水库按调度泄洪，堤防24小时巡守", "en": "Release reservoirs as scheduled; "
+            "guard dikes around the clock"} in water["do"]  # fmt: skip
+    heat = alerts["heat"]["procedure"]  # orange heat, its message awaiting approval
+    assert (heat["entry"], heat["response"]) == ("heat", "III")
+    typhoon = alerts["typhoon"]["procedure"]
+    assert (typhoon["entry"], typhoon["response"]) == ("typhoon", "III")
+    quake = view["national"]["alerts"][0]["procedure"]
+    assert (quake["entry"], quake["level"]) == ("earthquake", 3)
+    # the map's click-through carries it too
+    (chengdu, _) = region_alerts(store, "510100")
+    assert chengdu["procedure"] == rain
+
+    # an operator's file (settings.responders_file) replaces the packaged procedures
+    own = tmp_path / "responders.yaml"
+    own.write_text(
+        "version: ours\n"
+        "departments: {water: 水务局 | Water bureau}\n"
+        "procedures:\n"
+        "  any:\n"
+        "    red: {response: II, on_duty: 局长带班 | The director on duty,\n"
+        "          departments: {water: {do: [巡堤 | Patrol the dikes]}}}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("ALERTS_RESPONDERS_FILE", str(own))
+    ours = overview(store, load_settings(), now=LATER)
+    rain = _by_hazard(ours)["rainstorm"]["procedure"]
+    assert (rain["entry"], rain["response"], rain["version"]) == ("any", "II", "ours")
+    assert rain["departments"] == [
+        {
+            "id": "water",
+            "zh": "水务局",
+            "en": "Water bureau",
+            "inspect": [],
+            "close": [],
+            "do": [{"zh": "巡堤", "en": "Patrol the dikes"}],
+        }
+    ]
+    assert _by_hazard(ours)["heat"]["procedure"] is None  # none for orange in that file
+
+
 @pytest.mark.parametrize(
     ("recipient", "shown"),
     [

@@ -443,6 +443,7 @@ def test_the_duty_desk_page_shows_the_map_the_alerts_and_the_forms(
     assert 'class="region"' in text and 'data-adcode="540200"' in text
     assert published["alert_id"] in text and published["identifier"] in text
     assert "X-Alerts-CSRF" in text
+    assert "部门响应" in text and "I级应急响应" in text  # the red earthquake's procedure
     for action in ("/api/actions/resend", "/api/actions/cancel", "/api/actions/exercise"):
         assert action in text
     assert "http://" not in text.replace("http://www.w3.org/2000/svg", "")  # nothing remote

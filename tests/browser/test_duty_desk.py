@@ -118,9 +118,16 @@ def test_the_duty_officer_sees_resends_and_cancels(
     assert page.locator('#map path.region[data-level="4"]').count() == 1
     assert "暴雨" in page.inner_text("table") and "红色" in page.inner_text("table")
     assert "93000" in page.content()
+    # the departments' response procedure, shown under the warning, Chinese first
+    procedure = page.locator("tr.procedure").first
+    assert procedure.get_by_text("全部学校和幼儿园停课").is_visible()
+    shown = procedure.inner_text()
+    assert "I级应急响应" in shown and "主要领导坐镇指挥" in shown and "水利" in shown
+    assert shown.index("全部学校和幼儿园停课") < shown.index("Classes at all schools")
     chengdu.click()
     page.wait_for_selector("#region-panel li")
     assert "暴雨" in page.inner_text("#region-panel")
+    assert "I级应急响应" in page.inner_text("#region-panel")
     page.screenshot(path=str(artifacts / "duty-desk-red-warning.png"), full_page=True)
 
     # resend the failed delivery: an Airflow run; the robot receives the warning
