@@ -54,7 +54,10 @@ class Plan:
         return f"{self.timeout_min:g} 分钟无应答将驳回 / rejected after {self.timeout_min:g} min"
 
 
-def plan(settings: ApprovalSettings, level: int) -> Plan:
+def plan(settings: ApprovalSettings, level: int, kind: str = "alert") -> Plan:
+    """The wait and the default of a warning at ``level``, or of a bulletin (``kind``)."""
+    if kind != "alert":
+        return Plan(settings.bulletin_timeout_min, settings.bulletin_on_timeout)
     colour = Level(int(level)).colour
     timeout = settings.timeout_min.get(colour)  # type: ignore[call-overload]
     if timeout is None:

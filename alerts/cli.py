@@ -94,6 +94,41 @@ def _parser() -> argparse.ArgumentParser:
     )
     pipe.set_defaults(func=_cmd_pipeline)
 
+    outlook = sub.add_parser(
+        "outlook",
+        help="print the 72-hour risk outlook (levels, near-threshold risks, seasonal risks)",
+        description="Grade the next 72 hours of forecasts and print the risk outlook as JSON: "
+        "per prefecture and province the highest level forecast for each hazard, the "
+        "near-threshold risks and the seasonal risks of the day (see docs/outlook.md). By "
+        "default the stored Open-Meteo forecasts (fetched first when older than 6 h); with "
+        "--input, local Open-Meteo answers, offline.",
+    )
+    outlook.add_argument(
+        "--now",
+        required=True,
+        type=_iso_time,
+        help="the time it is issued for, ISO 8601 with a zone (e.g. 2026-07-19T23:00:00Z)",
+    )
+    outlook.add_argument(
+        "--region", default=None, help="only this adcode prefix (51, 5133, 513300)"
+    )
+    outlook.add_argument(
+        "--input",
+        action="append",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="an Open-Meteo forecast or air-quality answer to grade instead (repeatable)",
+    )
+    outlook.add_argument(
+        "--locations",
+        type=Path,
+        default=None,
+        help="with --input: the request's locations in order (JSON list or CSV id,lat,lon; "
+        "default: feeds.locations_file, else each answer's prefecture by its coordinates)",
+    )
+    outlook.set_defaults(func=_cmd_outlook)
+
     outbox = sub.add_parser(
         "outbox",
         help="list messages delivered to the outbox, newest first",
@@ -281,6 +316,62 @@ def _parser() -> argparse.ArgumentParser:
     replay.add_argument("--host", default="127.0.0.1", help="address (default 127.0.0.1)")
     replay.set_defaults(func=_cmd_replay)
 
+    camp = sub.add_parser(
+        "campaigns",
+        help="publicity campaigns: list, show one, preview its message",
+        description="Publicity campaigns (alerts/data/campaigns.yaml; see docs/campaigns.md): "
+        "list them (running at a time, for an audience or a region), show one, or preview its "
+        "message in a family and language, with the forecast of an outlook file.",
+    )
+    camp.add_argument(
+        "--file",
+        type=Path,
+        default=None,
+        help="a campaigns file (default: campaigns_file of the configuration, else the packaged "
+        "one)",
+    )
+    camp_sub = camp.add_subparsers(dest="campaigns_command", required=True, metavar="ACTION")
+    c_list = camp_sub.add_parser(
+        "list",
+        help="list campaigns with their period, audiences, places and next send",
+        description="List campaigns by id: all of them, or with --at those whose period "
+        "contains that time's (Beijing) date; --audience and --region narrow the list (a "
+        "national campaign matches every region).",
+    )
+    c_list.add_argument(
+        "--at", type=_iso_time, default=None, help="only campaigns running then (ISO 8601)"
+    )
+    c_list.add_argument("--audience", default=None, help="a publicity audience (tourists, ...)")
+    c_list.add_argument("--region", default=None, help="an adcode prefix (51, 5132, 513225)")
+    c_list.add_argument("--json", action="store_true", help="one JSON object per line")
+    c_list.set_defaults(func=_cmd_campaigns_list)
+    c_show = camp_sub.add_parser(
+        "show",
+        help="show one campaign as JSON, with its places and next sends",
+        description="Print one campaign as JSON: its fields, the adcode prefixes it "
+        "addresses, its places and its next three send times.",
+    )
+    c_show.add_argument("id", help="campaign id (from `alerts campaigns list`)")
+    c_show.set_defaults(func=_cmd_campaigns_show)
+    c_prev = camp_sub.add_parser(
+        "preview",
+        help="print a campaign's message as a send would render it; nothing is sent",
+        description="Render a campaign's message for one family and language, as the campaigns "
+        "DAG would at --at (default: its next send). With --outlook (the JSON printed by "
+        "`alerts outlook`) the forecast lines for its places and regions are added.",
+    )
+    c_prev.add_argument("id", help="campaign id (from `alerts campaigns list`)")
+    c_prev.add_argument(
+        "--at", type=_iso_time, default=None, help="the send time (default: the next send)"
+    )
+    c_prev.add_argument("--family", choices=["short", "text", "markdown", "long"], default="text")
+    c_prev.add_argument("--language", choices=["zh-CN", "en"], default="zh-CN")
+    c_prev.add_argument("--outlook", type=Path, default=None, help="an outlook JSON file")
+    c_prev.add_argument(
+        "--json", action="store_true", help="print subject, body and the context as JSON"
+    )
+    c_prev.set_defaults(func=_cmd_campaigns_preview)
+
     db = sub.add_parser(
         "db", help="manage the alert store", description="Manage the alert store's schema."
     )
@@ -317,6 +408,11 @@ def _parser() -> argparse.ArgumentParser:
         help="region code prefixes (51, 510100) or circle:lat,lon,km, separated by |",
     )
     s_add.add_argument("--hazards", default="", help="hazards separated by | (default: all)")
+    s_add.add_argument(
+        "--audiences",
+        default="",
+        help="publicity audiences separated by | (tourists, students, ...; default: the public)",
+    )
     s_add.add_argument("--min-level", default="blue", help="blue/yellow/orange/red (default blue)")
     s_add.add_argument("--quiet-start", default=None, help="local HH:MM (Asia/Shanghai)")
     s_add.add_argument("--quiet-end", default=None, help="local HH:MM (Asia/Shanghai)")
@@ -450,6 +546,29 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     finally:
         rt.close()
     print(json.dumps(summary, ensure_ascii=False))
+    return 0
+
+
+def _cmd_outlook(args: argparse.Namespace) -> int:
+    from alerts.outlook import compute, outlook_from_files
+
+    settings = load_settings()
+    if args.input:
+        result = outlook_from_files(
+            settings, args.input, args.now, region=args.region, locations=args.locations
+        )
+    else:
+        if args.locations is not None:
+            raise ValueError("--locations applies with --input only")
+        from alerts.feeds.fetch import FetchError
+        from alerts.pipeline import runtime
+
+        with runtime(settings) as rt:
+            try:
+                result = compute(rt, args.now, region=args.region)
+            except FetchError as exc:  # no forecast to grade: an error, not a traceback
+                raise ValueError(str(exc)) from None
+    print(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     return 0
 
 
@@ -1008,6 +1127,129 @@ def _cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _campaign_catalog(args: argparse.Namespace) -> Any:
+    from alerts.campaigns import load_catalog
+
+    return load_catalog(args.file or load_settings().campaigns_file)
+
+
+def _cmd_campaigns_list(args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    from alerts.campaigns import filter_campaigns, next_send, region_prefixes, select_campaigns
+
+    catalog = _campaign_catalog(args)
+    if args.audience is not None and args.audience not in catalog.calendar.audiences:
+        raise ValueError(
+            f"unknown audience {args.audience!r} (known: {', '.join(catalog.calendar.audiences)})"
+        )
+    if args.at is not None:
+        chosen = select_campaigns(catalog, when=args.at, audience=args.audience, region=args.region)
+    else:
+        chosen = filter_campaigns(catalog, audience=args.audience, region=args.region)
+    now = args.at or datetime.now(UTC)
+    tz = catalog.calendar.timezone
+    for c in chosen:
+        upcoming = next_send(catalog, c, now)
+        prefixes = region_prefixes(catalog, c)
+        row = {
+            "id": c.id,
+            "title_zh": c.title_zh,
+            "title_en": c.title_en,
+            "period": c.period,
+            "audiences": list(c.audiences),
+            "places": list(c.places),
+            "regions": prefixes,
+            "national": not prefixes,
+            "hazards": [h.value for h in c.hazards],
+            "channels": list(c.channels),
+            "next_send": utc_iso(upcoming),
+        }
+        if args.json:
+            print(json.dumps(row, ensure_ascii=False))
+            continue
+        where = "national" if not prefixes else f"{len(c.places)} places, {len(prefixes)} prefixes"
+        shown = upcoming.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M") if upcoming else "-"
+        print(
+            f"{c.id:<26} {c.period or 'own dates':<22} {','.join(c.audiences):<22} "
+            f"{where:<24} next {shown}  {c.title_zh}"
+        )
+    if not chosen and not args.json:
+        print("(no campaign)")
+    return 0
+
+
+def _cmd_campaigns_show(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    from alerts.campaigns import next_send, region_prefixes
+
+    catalog = _campaign_catalog(args)
+    c = catalog.campaign(args.id)
+    doc = c.model_dump(mode="json")
+    doc["recurring"] = [f"{r.start[0]:02d}-{r.start[1]:02d}..{r.end[0]:02d}-{r.end[1]:02d}"
+                        for r in c.recurring]  # fmt: skip
+    doc["dated"] = [f"{r.start}..{r.end}" for r in c.dated]
+    doc["sends"] = {"days": list(c.sends.days), "at": c.sends.at.strftime("%H:%M")}
+    doc["region_prefixes"] = region_prefixes(catalog, c)
+    doc["places"] = [catalog.places[p].model_dump(mode="json") for p in c.places]
+    sends: list[str | None] = []
+    after = datetime.now(UTC)
+    for _ in range(3):
+        upcoming = next_send(catalog, c, after)
+        if upcoming is None:
+            break
+        sends.append(utc_iso(upcoming))
+        after = upcoming + timedelta(seconds=1)
+    doc["next_sends"] = sends
+    print(json.dumps(doc, ensure_ascii=False, indent=2))
+    return 0
+
+
+def _cmd_campaigns_preview(args: argparse.Namespace) -> int:
+    from alerts.campaigns import campaign_context, next_send, render_campaign
+    from alerts.render import Renderer
+
+    catalog = _campaign_catalog(args)
+    c = catalog.campaign(args.id)
+    when = args.at or next_send(catalog, c, datetime.now(UTC))
+    if when is None:
+        raise ValueError(f"campaign {c.id} has no send to come: give --at")
+    outlook = None
+    if args.outlook is not None:
+        try:
+            outlook = json.loads(args.outlook.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{args.outlook}: not JSON: {exc}") from None
+    settings = load_settings()
+    renderer = Renderer(
+        timezone=settings.timezone,
+        issuer_zh=settings.issuer_zh,
+        details_url=settings.details_url,
+        issuer_en=settings.cap.sender_name_en,
+        templates_dir=settings.templates_dir,
+    )
+    try:
+        context = campaign_context(catalog, c, when=when, outlook=outlook)
+    except ValueError as exc:
+        raise ValueError(f"{args.outlook}: {exc}" if args.outlook else str(exc)) from None
+    rendered = render_campaign(renderer, context, family=args.family, language=args.language)
+    if args.json:
+        doc = {
+            "campaign": c.id,
+            "at": utc_iso(when),
+            "family": args.family,
+            "language": args.language,
+            "subject": rendered.subject,
+            "body": rendered.body,
+            "context": context,
+        }
+        print(json.dumps(doc, ensure_ascii=False, indent=2))
+    else:
+        sys.stdout.write(rendered.body)
+    return 0
+
+
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
     from alerts.store import Store
 
@@ -1033,6 +1275,7 @@ def _cmd_subscribers_add(args: argparse.Namespace) -> int:
             "language": args.language,
             "areas": args.areas,
             "hazards": args.hazards,
+            "audiences": args.audiences,
             "min_level": args.min_level,
             "quiet_start": args.quiet_start,
             "quiet_end": args.quiet_end,

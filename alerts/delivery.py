@@ -31,6 +31,7 @@ from typing import Any
 
 import pandas as pd
 
+from alerts.bulletins import bulletin_rows
 from alerts.channels.base import Channel, Confirming, Message, Recipient, SendResult
 from alerts.config import ChannelSettings, DeliverySettings
 from alerts.model import Hazard, utc_iso
@@ -122,6 +123,14 @@ def fan_out(
     created = 0
     subscribers: pd.DataFrame | None = None
     for pub in store.publications_to_fan_out():
+        if pub.kind != "alert":  # a daily outlook or a campaign (alerts.bulletins)
+            if subscribers is None:
+                subscribers = store.subscribers_frame(active_only=True)
+            messages, rows = bulletin_rows(
+                pub, renderer, channels, subscribers, now=now, regions=regions
+            )
+            created += store.fan_out(pub, messages, rows, now=now)
+            continue
         if not pub.notify:
             created += store.fan_out(pub, [], [], now=now)
             continue
@@ -198,18 +207,40 @@ def _render(
     channels: Mapping[str, ChannelSettings],
     rows: pd.DataFrame,
 ) -> list[NewMessage]:
-    cache: dict[tuple[str, str], NewMessage] = {}
+    """One message per (channel, language): the public text, or on a channel with
+    ``audience: responders`` the response procedure (alerts.responders), limited to
+    the channel's ``options.departments`` when it names some."""
+    from alerts.responders import render_instructions
+
+    cache: dict[tuple[Any, ...], NewMessage] = {}
     messages = []
     for channel, language in (
         rows[["channel", "language"]].drop_duplicates().itertuples(index=False)
     ):
-        family = family_for(channels[channel])
-        if (family, language) not in cache:
+        settings = channels[channel]
+        family = family_for(settings)
+        key: tuple[Any, ...] = (family, language)
+        if settings.audience == "responders":
+            only = settings.options.get("departments")
+            departments = tuple(str(d) for d in only) if isinstance(only, list) else None
+            key = ("responders", family, language, departments)
+            if key not in cache:
+                got = render_instructions(
+                    renderer,
+                    pub,
+                    members,
+                    language=language,
+                    family=family,
+                    fallback=True,
+                    departments=departments,
+                )
+                cache[key] = NewMessage("", language, got.subject, got.body)
+        elif key not in cache:
             got = render_publication(
                 renderer, pub, members, language=language, family=family, fallback=True
             )
-            cache[(family, language)] = NewMessage("", language, got.subject, got.body)
-        msg = cache[(family, language)]
+            cache[key] = NewMessage("", language, got.subject, got.body)
+        msg = cache[key]
         messages.append(NewMessage(channel, language, msg.subject, msg.body))
     return messages
 

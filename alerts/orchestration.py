@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts.approval import plan
+from alerts.bulletins import make_campaigns, make_outlooks, render_publication_bulletin
 from alerts.notices import NoticeResult, notify_operators
 from alerts.pipeline import (
     Runtime,
@@ -35,12 +36,14 @@ __all__ = [
     "apply_approvals",
     "option",
     "approval_requests",
+    "campaign_bulletins",
     "channels_due",
     "dispatch_channel",
     "expire_alerts",
     "fan_out_approved",
     "fetch_official",
     "official_sources",
+    "outlook_bulletins",
     "resend",
     "stale_feeds",
     "stale_states",
@@ -116,22 +119,33 @@ def ingest_new(rt: Runtime, payload_ids: list[int], *, feeds: tuple[str, ...]) -
 # -- approval ------------------------------------------------------------------------
 
 
-def approval_requests(rt: Runtime, run: str, *, ui_url: str = "") -> list[dict[str, Any]]:
-    """One human-in-the-loop request per publication waiting for a duty officer.
+def approval_requests(
+    rt: Runtime, run: str, *, ui_url: str = "", kinds: tuple[str, ...] = ("alert",)
+) -> list[dict[str, Any]]:
+    """One human-in-the-loop request per publication of ``kinds`` waiting for a duty officer.
 
     Each dict holds the publication's ``identifier`` and the request's
     ``subject``, ``body`` (the Chinese message as it would go out, the plan on
     timeout), ``defaults`` (the option a silent timeout takes, or None: wait)
     and ``timeout_s``. A publication is asked about by one run only.
+    Warnings are asked by ``publish_alerts``; bulletins (``outlook``,
+    ``campaign``) by the DAG that made them, published as they are on timeout.
     """
     out = []
-    for pub in rt.store.request_approvals(run):
-        p = plan(rt.settings.approval, pub.level)
-        members = rt.store.publication_members(pub.id)
-        text = render_publication(rt.renderer, pub, members, family="text", fallback=True)
+    for pub in rt.store.request_approvals(run, kinds):
+        p = plan(rt.settings.approval, pub.level, pub.kind)
+        if pub.kind == "alert":
+            members = rt.store.publication_members(pub.id)
+            text = render_publication(rt.renderer, pub, members, family="text", fallback=True)
+            what = "待审批预警 Warning awaiting approval"
+        else:
+            text = render_publication_bulletin(
+                rt.renderer, pub, family="text", language="zh-CN", fallback=True
+            )
+            what = "待审核公众信息 Bulletin awaiting review"
         then = p.text
         body = (
-            f"**待审批预警 Warning awaiting approval** `{pub.identifier}`\n\n"
+            f"**{what}** `{pub.identifier}`\n\n"
             f"{then}。可在 guidance 中改写防御指南 / edit the advice in *guidance*.\n\n"
             f"```\n{text.body.strip()}\n```" + (f"\n\n{ui_url}" if ui_url else "")
         )
@@ -219,6 +233,19 @@ def apply_approvals(
         outcome[identifier] = "approved" if approve else "rejected"
     rt.store.release_approval_requests(run)
     return outcome
+
+
+# -- bulletins ------------------------------------------------------------------------
+
+
+def outlook_bulletins(rt: Runtime) -> list[dict[str, Any]]:
+    """Today's outlook bulletin per configured scope, stored once (``daily_outlook``)."""
+    return make_outlooks(rt)
+
+
+def campaign_bulletins(rt: Runtime) -> list[dict[str, Any]]:
+    """A bulletin per campaign send due in the last day, stored once (``campaigns``)."""
+    return make_campaigns(rt)
 
 
 # -- delivery -------------------------------------------------------------------------

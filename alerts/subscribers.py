@@ -27,7 +27,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -52,11 +52,12 @@ __all__ = [
     "export_csv",
     "import_csv",
     "match",
+    "match_bulletin",
     "parse_csv",
 ]
 
 CSV_COLUMNS = ("name", "channel", "address", "language", "areas", "hazards", "min_level")
-OPTIONAL_COLUMNS = ("quiet_start", "quiet_end")
+OPTIONAL_COLUMNS = ("quiet_start", "quiet_end", "audiences")
 NATIONAL = "CN"  # the region code of a national (earthquake) response: matches everyone
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -83,6 +84,9 @@ class SubscriberIn(BaseModel):
     language: Literal["zh-CN", "en"] = "zh-CN"
     areas: list[str]
     hazards: list[str] = []
+    # publicity audiences (alerts/data/publicity.yaml: tourists, students, ...) whose
+    # campaigns this subscriber gets; empty: the general public (every campaign)
+    audiences: list[str] = []
     min_level: int = int(Level.BLUE)
     quiet_start: str | None = None
     quiet_end: str | None = None
@@ -133,6 +137,19 @@ class SubscriberIn(BaseModel):
         if unknown:
             raise ValueError(f"hazards: unknown {unknown}; known: {sorted(known)}")
         return list(dict.fromkeys(hazards))
+
+    @field_validator("audiences", mode="before")
+    @classmethod
+    def _audiences(cls, value: Any) -> list[str]:
+        audiences = [a.lower() for a in _split(value)]
+        if audiences:
+            from alerts.publicity import load_calendar
+
+            known = set(load_calendar().audiences)
+            unknown = [a for a in audiences if a not in known]
+            if unknown:
+                raise ValueError(f"audiences: unknown {unknown}; known: {sorted(known)}")
+        return list(dict.fromkeys(audiences))
 
     @field_validator("min_level", mode="before")
     @classmethod
@@ -299,6 +316,7 @@ def export_csv(frame: pd.DataFrame) -> str:
                 Level(int(row.min_level)).colour,
                 _text(row.quiet_start),
                 _text(row.quiet_end),
+                "|".join(getattr(row, "audiences", None) or []),
             ]
         )
     return out.getvalue()
@@ -348,7 +366,58 @@ def match(
     if level != Level.RED and hazard != Hazard.EARTHQUAKE:
         ok = ok & ~_in_quiet_hours(df, when)
 
-    candidates = df.iloc[np.flatnonzero(ok)]
+    return _in_areas(df.iloc[np.flatnonzero(ok)], codes, epicentre, regions)
+
+
+def match_bulletin(
+    subscribers: pd.DataFrame,
+    *,
+    hazards: Collection[str],
+    audiences: Collection[str],
+    region_codes: Iterable[str],
+    when: datetime,
+    regions: Regions | None = None,
+) -> pd.DataFrame:
+    """The subscribers who get a bulletin (a daily outlook or a campaign).
+
+    Bulletins are everyday publicity, not warnings: they go to active
+    subscribers who asked for every level (``min_level`` blue), whose hazards
+    are all hazards or include one the bulletin speaks of, whose audiences
+    are the general public (none named) or include one of the campaign's
+    (``audiences`` empty: the outlook, for everyone), in one of the
+    bulletin's regions (``NATIONAL`` for all), outside their quiet hours.
+    """
+    if when.tzinfo is None:
+        raise ValueError("match_bulletin: `when` must be timezone-aware")
+    df = subscribers
+    if df.empty:
+        return df.copy()
+    n = len(df)
+    index = np.arange(n)
+
+    def wants(column: str, values: Collection[str]) -> np.ndarray:
+        lists = pd.Series(df[column].to_numpy(), index=index)
+        everything = lists.str.len().fillna(0).eq(0).to_numpy()
+        named = lists.explode()
+        hit = named.isin(list(values)).groupby(level=0).any()
+        return everything | hit.reindex(index, fill_value=False).to_numpy(dtype=bool)
+
+    ok = df["active"].astype(bool).to_numpy() & (df["min_level"].astype(int).to_numpy() <= 1)
+    ok &= wants("hazards", hazards)
+    if audiences:
+        ok &= wants("audiences", audiences)
+    ok &= ~_in_quiet_hours(df, when)
+    codes = {str(c) for c in region_codes}
+    return _in_areas(df.iloc[np.flatnonzero(ok)], codes, None, regions)
+
+
+def _in_areas(
+    candidates: pd.DataFrame,
+    codes: set[str],
+    epicentre: tuple[float, float] | None,
+    regions: Regions | None,
+) -> pd.DataFrame:
+    """The candidates with an area prefix of one of ``codes`` or a circle around its points."""
     if NATIONAL in codes or candidates.empty:
         return candidates.copy()
 

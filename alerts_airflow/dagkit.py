@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Asset
+from airflow.sdk import Asset, CronTriggerTimetable
 
 if TYPE_CHECKING:
     from alerts.config import Settings
@@ -112,3 +112,13 @@ def runtime() -> Iterator[Runtime]:
 
     with core_runtime(settings_with_connections(load_settings())) as rt:
         yield rt
+
+
+def outlook_schedule() -> CronTriggerTimetable:
+    """Every morning at ``outlook.hour_local`` in the configured time zone (daily_outlook)."""
+    from alerts.config import load_settings
+
+    settings = load_settings()
+    return CronTriggerTimetable(
+        f"0 {settings.outlook.hour_local} * * *", timezone=settings.timezone
+    )

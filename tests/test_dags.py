@@ -27,6 +27,8 @@ NO_RETRY = {
     "cancel_alert.cancel",
     # a retry would ask the duty officer again; an unanswered request stays pending
     "publish_alerts.approve",
+    "daily_outlook.approve",
+    "campaigns.approve",
     # its failure is the alarm (operators were notified); the next run checks again
     "housekeeping.stale_feeds",
     # they only turn a failed fetch into a failed run

@@ -215,7 +215,9 @@ def test_import_reports_a_bad_row_by_line_and_export_gives_the_import_format(
     assert exported.headers["content-type"].startswith("text/csv")
     assert "attachment" in exported.headers["content-disposition"]
     lines = exported.text.splitlines()
-    assert lines[0] == "name,channel,address,language,areas,hazards,min_level,quiet_start,quiet_end"
+    assert lines[0] == (
+        "name,channel,address,language,areas,hazards,min_level,quiet_start,quiet_end,audiences"
+    )
     assert "Chengdu office,sms-main,13800000001,zh-CN,510100,rainstorm|gale,yellow" in lines[2]
 
     again = duty.post("/api/subscribers/import", content=exported.content).json()
@@ -302,6 +304,38 @@ def test_a_resend_is_audited_with_the_logged_in_user(
     assert duty.post(path, json=stranger).status_code == 422
     unknown = duty.post("/api/publications/nope/resend", json={"mode": "all", "reason": "x"})
     assert unknown.status_code == 404
+
+
+# -- the duty desk: each warning's response procedure --------------------------------------
+
+
+def test_the_overview_the_region_view_and_the_page_show_the_response_procedure(
+    env: Path, duty: Any, data: Path, national_only_rules: Path
+) -> None:
+    _deliver_one(data, env)  # the Dingri M7.1: a national red earthquake warning
+    (alert,) = duty.get("/api/overview").json()["alerts"]
+    procedure = alert["procedure"]
+    assert (procedure["entry"], procedure["level"], procedure["response"]) == (
+        "earthquake",
+        4,
+        "I",
+    )
+    seismology = next(d for d in procedure["departments"] if d["id"] == "seismology")
+    assert seismology["do"][0] == {
+        "zh": "震情监视和趋势研判",
+        "en": "Watch aftershocks; assess the trend",
+    }
+    (region,) = duty.get("/api/regions/540200").json()
+    assert region["procedure"] == procedure
+
+    page = duty.get("/")
+    assert page.status_code == 200, page.text[:500]
+    row = page.text.split('<tr class="procedure" id="procedure-1">', 1)[1].split("</details>")[0]
+    assert "部门响应" in row and "I级应急响应" in row and "Level I emergency response" in row
+    assert procedure["on_duty"]["zh"] in row
+    assert "<details open>" in row  # the most severe warning's procedure is unfolded
+    assert "地震" in row and "震情监视和趋势研判" in row and "Watch aftershocks" in row
+    assert row.index("震情监视和趋势研判") < row.index("Watch aftershocks")  # Chinese first
 
 
 # -- WeChat server push (public app, signed) ----------------------------------------------

@@ -46,6 +46,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from alerts.feeds.base import EARTHQUAKE_COLUMNS, Quarantined
@@ -591,10 +592,18 @@ class Store:
 
     # -- publications, fan-out and the delivery ledger ---------------------------------
 
-    def publications(self, *, limit: int | None = None, active: bool = False) -> list[Publication]:
-        """Newest first; ``active``: only those whose lead alert is still active."""
+    def publications(
+        self, *, limit: int | None = None, active: bool = False, kind: str | None = "alert"
+    ) -> list[Publication]:
+        """Newest first; ``active``: only those whose lead alert is still active.
+
+        ``kind``: CAP documents of warnings (``alert``, the default), bulletins
+        (``outlook``, ``campaign``), or every kind (None).
+        """
         with self.session() as s:
             stmt = select(Publication).order_by(Publication.sent.desc(), Publication.id.desc())
+            if kind is not None:
+                stmt = stmt.where(Publication.kind == kind)
             if active:
                 stmt = stmt.join(Alert, Alert.id == Publication.lead_alert_id).where(
                     Alert.state == "active", Publication.msg_type != "Cancel"
@@ -628,6 +637,76 @@ class Store:
         members.sort(key=lambda m: (not m[1].id.endswith(":CN"), m[1].id))
         return members
 
+    def create_bulletin(
+        self,
+        *,
+        kind: str,
+        identifier: str,
+        sender: str,
+        subject: str,
+        level: int,
+        content: dict[str, Any],
+        now: datetime,
+        expires: datetime | None,
+        approval: bool,
+        status: str = "Actual",
+    ) -> tuple[Publication, bool]:
+        """Store a bulletin (a daily outlook, a campaign send) once: (publication, created).
+
+        ``identifier`` names the bulletin for good (one outlook per scope and
+        day, one campaign per send): a rerun finds the stored one and creates
+        nothing, so a bulletin is approved, fanned out and delivered once.
+        With ``approval`` it waits for a duty officer, as orange warnings do.
+        The audit trail keeps its creation under ``<kind>:<identifier>``.
+        """
+        if kind == "alert":
+            raise ValueError("create_bulletin: warnings are published by publish_versions")
+        lead = f"{kind}:{identifier}"
+        found = self.publication(identifier)
+        if found is not None:
+            return found, False
+        pub = Publication(
+            identifier=identifier,
+            sender=sender,
+            status=status,
+            msg_type="Alert",
+            action="issue",
+            hazard=kind,
+            level=int(level),
+            subject=subject[:300],
+            sent=now,
+            onset=None,
+            expires=expires,
+            references="",
+            notify=True,
+            lead_alert_id=lead,
+            lead_version=1,
+            approval="pending" if approval else "none",
+            kind=kind,
+            content=content,
+        )
+        try:
+            with self.session() as s:
+                s.add(pub)
+                s.add(
+                    AuditEntry(
+                        alert_id=lead,
+                        version=1,
+                        at=now,
+                        actor="system",
+                        action="issue",
+                        reason=f"{kind} bulletin {identifier}"
+                        + (": waiting for the duty officer" if approval else ""),
+                        details={"identifier": identifier, "level": int(level)},
+                    )
+                )
+        except IntegrityError:  # another run stored it first
+            found = self.publication(identifier)
+            if found is None:
+                raise
+            return found, False
+        return pub, True
+
     def publications_to_fan_out(self) -> list[Publication]:
         """Publications not fanned out yet, except those waiting for a duty officer."""
         with self.session() as s:
@@ -649,17 +728,22 @@ class Store:
                 )
             )
 
-    def request_approvals(self, run: str) -> list[Publication]:
-        """Pending publications this orchestration run should ask about (once each).
+    def request_approvals(self, run: str, kinds: Sequence[str] = ("alert",)) -> list[Publication]:
+        """Pending publications of ``kinds`` this orchestration run should ask about (once each).
 
         A publication is asked about by one run: those not yet asked are
         claimed for ``run``; those ``run`` claimed before are returned again (a
-        rerun of the same run asks again, no other run does).
+        rerun of the same run asks again, no other run does). Warnings are
+        asked by ``publish_alerts``, bulletins by the DAG that made them.
         """
         with self.session() as s:
             s.execute(
                 update(Publication)
-                .where(Publication.approval == "pending", Publication.approval_run.is_(None))
+                .where(
+                    Publication.approval == "pending",
+                    Publication.approval_run.is_(None),
+                    Publication.kind.in_(list(kinds)),
+                )
                 .values(approval_run=run)
             )
             return list(
@@ -716,13 +800,19 @@ class Store:
                 return False
             pub = s.get(Publication, publication_id)
             assert pub is not None
-            for v in s.scalars(
-                select(AlertVersion).where(AlertVersion.publication_id == publication_id)
-            ):
+            carried = [
+                (v.alert_id, v.version)
+                for v in s.scalars(
+                    select(AlertVersion).where(AlertVersion.publication_id == publication_id)
+                )
+            ]
+            if pub.kind != "alert":  # a bulletin: audited under its own id
+                carried = [(pub.lead_alert_id, pub.lead_version)]
+            for alert_id, version in carried:
                 s.add(
                     AuditEntry(
-                        alert_id=v.alert_id,
-                        version=v.version,
+                        alert_id=alert_id,
+                        version=version,
                         at=now,
                         actor=actor,
                         action="approve" if approve else "reject",
@@ -1414,6 +1504,7 @@ class Store:
         "language",
         "areas",
         "hazards",
+        "audiences",
         "min_level",
         "quiet_start",
         "quiet_end",
