@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import requests
 
 from alerts.channels import Channel, Message, Recipient, build_channel
 from alerts.channels.wecom_app import WeComAppChannel
@@ -319,10 +320,13 @@ def test_app_sends_to_all_recipients_in_one_call_with_duplicate_check(
             "api": "app",
             "agentid": AGENT_ID,
             "touser": ["alice", "bob"],
+            "toparty": [],
+            "totag": [],
             "msgtype": "text",
             "content": BODY,
         }
     ]
+    assert "toparty" not in sent and "totag" not in sent
 
 
 def test_app_markdown_option_sends_markdown(sim: WeComSimulator, clock: Clock) -> None:
@@ -493,6 +497,199 @@ def test_app_token_failure_fails_every_batch_with_one_fetch(
     out = app(sim, clock).send(message(), recipients(*[f"u{i}" for i in range(1500)]))
     assert {(r.ok, r.retryable, r.error_code) for r in out} == {(False, True, "45009")}
     assert paths(sim) == ["/cgi-bin/gettoken"]
+
+
+def sent_targets(sim: WeComSimulator) -> list[tuple[str, str]]:
+    """(field, value) of each message/send call, in order; each call has one target field."""
+    out = []
+    for r in sim.requests:
+        if r.path == "/cgi-bin/message/send":
+            fields = [f for f in ("touser", "toparty", "totag") if f in r.json()]
+            assert len(fields) == 1, fields
+            out.append((fields[0], r.json()[fields[0]]))
+    return out
+
+
+def test_app_sends_to_departments_and_tags_one_kind_per_call(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    ch = app(sim, clock)
+    assert ch.max_batch == 1000
+
+    out = ch.send(message(), recipients("party:2", "tag:7", "party:3"))
+
+    assert all(r.ok and r.provider_message_id for r in out)
+    assert sent_targets(sim) == [("toparty", "2|3"), ("totag", "7")]
+    assert [(m["touser"], m["toparty"], m["totag"]) for m in sim.accepted] == [
+        ([], ["2", "3"], []),
+        ([], [], ["7"]),
+    ]
+    assert sim.tokens_issued == 1
+
+
+def test_app_mixes_users_all_departments_and_tags_and_keeps_the_order_of_results(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    addresses = ("alice", "party:2", "Party:002", "bob", "tag:7", "@all", " tag:8 ")
+    out = app(sim, clock).send(message(), recipients(*addresses))
+
+    assert [r.key for r in out] == [f"pub-1/wecom/{a}" for a in addresses]
+    assert all(r.ok for r in out)
+    # @all on its own, then users, departments and tags; ids as numbers, sent once
+    assert sent_targets(sim) == [
+        ("touser", "@all"),
+        ("touser", "alice|bob"),
+        ("toparty", "2"),
+        ("totag", "7|8"),
+    ]
+
+
+@pytest.mark.parametrize(
+    "kind, field", [("party", "invalidparty"), ("tag", "invalidtag")], ids=["party", "tag"]
+)
+def test_app_listed_invalid_department_or_tag_fails_fatal_and_the_others_succeed(
+    sim: WeComSimulator, clock: Clock, kind: str, field: str
+) -> None:
+    sim.parties = {"2"}
+    sim.tags = {"7"}
+    good = "party:2" if kind == "party" else "tag:7"
+    bad = f"{kind}:9"
+    out = app(sim, clock).send(message(), recipients("alice", good, bad, f"{kind}:0009"))
+
+    assert [(r.ok, r.retryable, r.error_code) for r in out] == [
+        (True, False, None),
+        (True, False, None),
+        (False, False, field),
+        (False, False, field),  # the same id, written with zeros
+    ]
+    assert f"'{bad}'" in (out[2].error_text or "") and field in (out[2].error_text or "")
+    assert out[2].provider_message_id  # the call went through for the others
+    assert sim.accepted[-1]["toparty" if kind == "party" else "totag"] == [good.split(":")[1]]
+
+
+def test_app_call_whose_departments_are_all_invalid_is_fatal_81013_for_them_only(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    sim.parties = {"2"}
+    out = app(sim, clock).send(message(), recipients("alice", "party:8", "party:9", "tag:7"))
+    assert [(r.ok, r.retryable, r.error_code) for r in out] == [
+        (True, False, None),
+        (False, False, "81013"),
+        (False, False, "81013"),
+        (True, False, None),
+    ]
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["party:", "party:abc", "tag:x", "tag:-1", "party:0", "party:1.5", "tag:٣", "party:2|3"],
+)
+def test_app_malformed_department_or_tag_address_fails_fatal_without_a_call(
+    sim: WeComSimulator, clock: Clock, address: str
+) -> None:
+    ch = app(sim, clock)
+    [result] = ch.send(message(), recipients(address))
+    assert (result.ok, result.retryable, result.error_code) == (False, False, "invalid-address")
+    assert repr(address) in (result.error_text or "")
+    assert "positive whole number" in (result.error_text or "")
+    assert sim.requests == []
+
+    bad, good = ch.send(message(), recipients(address, "party:4"))
+    assert (bad.ok, bad.error_code, good.ok) == (False, "invalid-address", True)
+    assert sent_targets(sim) == [("toparty", "4")]
+
+
+def test_app_malformed_address_and_a_body_too_long_are_told_apart(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    out = app(sim, clock).send(message("很" * 1000), recipients("tag:x", "party:2"))
+    assert [r.error_code for r in out] == ["invalid-address", "too-long"]
+    assert sim.requests == []
+
+
+def test_app_splits_a_full_mixed_claim_into_calls_within_each_limit(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    addresses = (
+        [f"u{i}" for i in range(600)]
+        + [f"party:{i}" for i in range(1, 251)]
+        + [f"tag:{i}" for i in range(1, 151)]
+    )
+    assert len(addresses) == 1000  # one claim at max_batch
+    out = app(sim, clock).send(message(), recipients(*addresses))
+
+    assert len(out) == 1000 and all(r.ok for r in out)
+    assert [(f, len(v.split("|"))) for f, v in sent_targets(sim)] == [
+        ("touser", 600),
+        ("toparty", 100),
+        ("toparty", 100),
+        ("toparty", 50),
+        ("totag", 100),
+        ("totag", 50),
+    ]
+    assert len(sim.accepted) == 6 and sim.tokens_issued == 1
+
+
+def test_app_resend_to_departments_and_tags_is_deduplicated_by_wecom(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    ch = app(sim, clock)
+    for _ in range(2):  # the reclaimed rows, sent again
+        out = ch.send(message(), recipients("alice", "party:2", "tag:7"))
+        assert all(r.ok for r in out)
+    assert len(sim.accepted) == 3 and sim.duplicates == 3
+    assert all(r.json()["enable_duplicate_check"] == 1 for r in sim.requests[1:])
+
+
+def test_app_department_call_renews_a_rejected_token_once(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    ch = app(sim, clock)
+    ch.send(message("warm\nup"), recipients("alice"))
+    sim.inject(error(42001))
+    [result] = ch.send(message(), recipients("party:2"))
+    assert result.ok and sim.tokens_issued == 2
+    assert sim.accepted[-1]["toparty"] == ["2"]
+
+
+def test_app_token_failure_fails_every_kind_with_one_fetch(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    sim.inject(error(45009))
+    out = app(sim, clock).send(message(), recipients("alice", "party:2", "tag:7", "tag:x"))
+    assert [(r.ok, r.retryable, r.error_code) for r in out] == [(False, True, "45009")] * 3 + [
+        (False, False, "invalid-address")
+    ]
+    assert paths(sim) == ["/cgi-bin/gettoken"]
+
+
+def test_simulator_lists_invalid_targets_of_a_mixed_call_and_81013_when_all_are(
+    sim: WeComSimulator, clock: Clock
+) -> None:
+    sim.users, sim.parties, sim.tags = {"alice"}, {"2"}, {"7"}
+    token = requests.get(
+        f"{sim.url}/cgi-bin/gettoken", params={"corpid": CORP_ID, "corpsecret": CORP_SECRET}
+    ).json()["access_token"]
+
+    def post(**targets: str) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "msgtype": "text",
+            "agentid": AGENT_ID,
+            "text": {"content": "x"},
+            **targets,
+        }
+        url = f"{sim.url}/cgi-bin/message/send"
+        answer: dict[str, Any] = requests.post(
+            url, params={"access_token": token}, json=body
+        ).json()
+        return answer
+
+    partly = post(touser="alice|bob", toparty="2 | 3", totag="7|8")
+    assert (partly["errcode"], partly["invaliduser"]) == (0, "bob")
+    assert (partly["invalidparty"], partly["invalidtag"]) == ("3", "8")
+    assert post(touser="bob", toparty="3", totag="8")["errcode"] == 81013
+    assert post(toparty="|".join(map(str, range(101))))["errcode"] == 40031
+    assert post(touser="@all", toparty="3")["errcode"] == 0  # toparty ignored with @all
 
 
 def test_app_cuts_a_long_body_to_2048_bytes(sim: WeComSimulator, clock: Clock) -> None:

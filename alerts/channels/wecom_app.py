@@ -1,25 +1,37 @@
-"""WeCom application message (企业微信应用消息): a self-built app messages members by userid.
+"""WeCom application message (企业微信应用消息): a self-built app messages members,
+departments and tags.
 
 Credentials ``corp_id``, ``corp_secret`` (the app's secret) and ``agent_id``.
 An access token from ``GET /cgi-bin/gettoken?corpid=&corpsecret=`` (valid
 ``expires_in`` = 7200 s) is cached in the channel until 5 minutes before it
 expires, by the injected clock. ``POST /cgi-bin/message/send?access_token=``
-carries ``touser`` = the recipients' addresses (WeCom userids, or ``@all``
-sent on its own) joined by ``|``, at most 1000 per call.
+takes its targets, each list joined by ``|``, from the recipients' addresses:
 
-Answers: errcode 0 is success, except for the users listed in ``invaliduser``
-(``"a|b"``: unknown or outside the app's visible range), which get fatal
-``invaliduser`` results (and ``unlicenseduser`` alike); 42001 / 40014 (token
-expired / invalid) drop the token, fetch a new one and retry that call once;
-45009, -1, HTTP 5xx and transport errors are retryable; 40001 (bad secret),
-48001 (API not authorised), 60020 (IP not allowed), 81013 (all recipients
+- a WeCom userid, or ``@all`` (everyone the app can see, sent on its own):
+  ``touser``, at most 1000 per call;
+- ``party:ID``, a department id: ``toparty``, at most 100 per call;
+- ``tag:ID``, a tag id: ``totag``, at most 100 per call.
+
+Each call carries one kind of target only, so WeCom's answer maps back to the
+recipients without guessing; a send with several kinds (or more than one
+call's worth of one kind) makes several calls. An address ``party:`` or
+``tag:`` whose id is not a positive whole number fails fatal
+``invalid-address`` without a call.
+
+Answers: errcode 0 is success, except for the targets the answer lists in
+``invaliduser`` (``"a|b"``: unknown or outside the app's visible range),
+``unlicenseduser``, ``invalidparty`` or ``invalidtag``, which get fatal
+results coded with that field; 42001 / 40014 (token expired / invalid) drop
+the token, fetch a new one and retry that call once; 45009, -1, HTTP 5xx and
+transport errors are retryable; 40001 (bad secret), 48001 (API not
+authorised), 60020 (IP not allowed), 81013 (every target of the call
 invalid), 40013 (bad corpid) and 40056 (bad agentid) are fatal; an unknown
 errcode is retryable. A failed token fetch is classified the same way and
 fails the calls that needed the token.
 
 Idempotent: every call sets ``enable_duplicate_check`` 1 with
 ``duplicate_check_interval`` 1800, so WeCom drops a repeat of the same content
-to the same users within 30 minutes. A worker that dies mid-send leaves its
+to the same targets within 30 minutes. A worker that dies mid-send leaves its
 rows to be claimed again after the dispatcher's lease (300 s), well inside that
 window, and the resend (same rendered body, same recipients of the same
 publication) is deduplicated by WeCom instead of reaching people twice.
@@ -30,6 +42,7 @@ robot's (:func:`alerts.channels.wecom_bot.fit`), or fails fatal ``too-long``.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,7 +61,16 @@ __all__ = ["WeComAppChannel", "build"]
 
 LIMIT = 2048  # bytes of content, text and markdown alike
 MSGTYPES = ("text", "markdown")
-BATCH = 1000  # userids per call
+BATCH = 1000  # userids per call; also the most recipients one send() is handed
+GROUP_BATCH = 100  # department or tag ids per call
+# Address kind -> (the message/send field, ids per call, the answer's invalid-list fields).
+KINDS: dict[str, tuple[str, int, tuple[str, ...]]] = {
+    "user": ("touser", BATCH, ("unlicenseduser", "invaliduser")),
+    "party": ("toparty", GROUP_BATCH, ("invalidparty",)),
+    "tag": ("totag", GROUP_BATCH, ("invalidtag",)),
+}
+PREFIXES = {"party:": "party", "tag:": "tag"}
+_ID = re.compile(r"[0-9]{1,10}")
 RETRY = (45009, -1)
 FATAL = (40001, 48001, 60020, 81013, 40013, 40056)
 TOKEN_CODES = ("42001", "40014")  # expired / invalid access token: fetch a new one, once
@@ -62,6 +84,15 @@ class _Failure:
     code: str | None
     text: str | None
     no_token: bool = False  # the token fetch failed
+
+
+@dataclass(frozen=True)
+class _Target:
+    kind: str  # user | party | tag (see KINDS)
+    id: str  # the userid (or @all), or the department / tag id as digits
+
+
+ALL = _Target("user", "@all")
 
 
 class WeComAppChannel:
@@ -148,9 +179,10 @@ class WeComAppChannel:
 
     # -- sending -------------------------------------------------------------
 
-    def payload(self, touser: str, content: str) -> dict[str, Any]:
+    def payload(self, targets: str, content: str, *, field: str = "touser") -> dict[str, Any]:
+        """The message/send body of one call: ``field`` (touser, toparty or totag) = ``targets``."""
         return {
-            "touser": touser,
+            field: targets,
             "msgtype": self.msgtype,
             "agentid": self._agent_id,
             self.msgtype: {"content": content},
@@ -171,19 +203,36 @@ class WeComAppChannel:
     def send(self, message: Message, recipients: Sequence[Recipient]) -> list[SendResult]:
         if not recipients:
             return []
+        out: dict[str, SendResult] = {}
+        by_target: dict[_Target, list[Recipient]] = {}
+        for r in recipients:
+            target = _target(r.address)
+            if isinstance(target, str):
+                out[r.key] = SendResult(
+                    r.key,
+                    ok=False,
+                    retryable=False,
+                    error_code="invalid-address",
+                    error_text=target,
+                )
+            else:
+                by_target.setdefault(target, []).append(r)
+        if not by_target:
+            return [out[r.key] for r in recipients]
         body = body_of(message)
         content = fit(body, LIMIT)
         if content is None:
-            return too_long(recipients, self.msgtype, body, LIMIT)
-        by_address: dict[str, list[Recipient]] = {}
-        for r in recipients:
-            by_address.setdefault(r.address.strip(), []).append(r)
-        addresses = list(by_address)
-        batches = [[a] for a in addresses if a == "@all"]
-        users = [a for a in addresses if a != "@all"]
-        batches += [users[i : i + BATCH] for i in range(0, len(users), BATCH)]
+            sendable = [r for rs in by_target.values() for r in rs]
+            for res in too_long(sendable, self.msgtype, body, LIMIT):
+                out[res.key] = res
+            return [out[r.key] for r in recipients]
 
-        out: dict[str, SendResult] = {}
+        targets = list(by_target)
+        batches: list[list[_Target]] = [[t] for t in targets if t == ALL]
+        for kind, (_, most, _) in KINDS.items():
+            ids = [t for t in targets if t.kind == kind and t != ALL]
+            batches += [ids[i : i + most] for i in range(0, len(ids), most)]
+
         no_token: _Failure | None = None
         for batch in batches:
             # Without a token, later batches fail alike: do not ask again for each.
@@ -191,19 +240,20 @@ class WeComAppChannel:
             if isinstance(answer, _Failure):
                 if answer.no_token:
                     no_token = answer
-                batch_recipients = [r for a in batch for r in by_address[a]]
+                batch_recipients = [r for t in batch for r in by_target[t]]
                 for res in results(
                     batch_recipients, answer.outcome, code=answer.code, text=answer.text
                 ):
                     out[res.key] = res
             else:
-                for res in self._split(batch, by_address, answer):
+                for res in self._split(batch, by_target, answer):
                     out[res.key] = res
         return [out[r.key] for r in recipients]
 
-    def _send_batch(self, batch: list[str], content: str) -> dict[str, Any] | _Failure:
-        """The success body of one call, or why it failed."""
-        payload = self.payload("|".join(batch), content)
+    def _send_batch(self, batch: list[_Target], content: str) -> dict[str, Any] | _Failure:
+        """The success body of one call (targets of one kind), or why it failed."""
+        field = KINDS[batch[0].kind][0]
+        payload = self.payload("|".join(t.id for t in batch), content, field=field)
         retried = False
         while True:
             token = self._access_token()
@@ -230,21 +280,23 @@ class WeComAppChannel:
             return _Failure(outcome, code, text)
 
     def _split(
-        self, batch: list[str], by_address: dict[str, list[Recipient]], body: dict[str, Any]
+        self,
+        batch: list[_Target],
+        by_target: dict[_Target, list[Recipient]],
+        body: dict[str, Any],
     ) -> list[SendResult]:
-        """Per-recipient results of an accepted call: listed invalid users fail, the rest ok."""
+        """Per-recipient results of an accepted call: listed invalid targets fail, the rest ok."""
         msgid = body.get("msgid")
         provider_id = str(msgid) if msgid else None
+        kind = batch[0].kind
         rejected: dict[str, str] = {}
-        for field in ("unlicenseduser", "invaliduser"):
-            listed = body.get(field) or ""
-            for user in str(listed).split("|") if listed else []:
-                if user.strip():
-                    rejected[user.strip().lower()] = field
+        for field in KINDS[kind][2]:
+            for listed in _listed(body.get(field)):
+                rejected[_id_key(kind, listed)] = field
         out: list[SendResult] = []
-        for address in batch:
-            reason = rejected.get(address.lower())
-            for r in by_address[address]:
+        for target in batch:
+            reason = rejected.get(_id_key(kind, target.id))
+            for r in by_target[target]:
                 if reason is None:
                     out.append(SendResult(r.key, ok=True, provider_message_id=provider_id))
                 else:
@@ -255,16 +307,49 @@ class WeComAppChannel:
                             retryable=False,
                             provider_message_id=provider_id,
                             error_code=reason,
-                            error_text=f"WeCom listed {address!r} in {_why(reason)}",
+                            error_text=f"WeCom listed {r.address.strip()!r} in {_why(reason)}",
                         )
                     )
         return out
+
+
+def _target(address: str) -> _Target | str:
+    """The target an address names, or why it names none."""
+    text = address.strip()
+    for prefix, kind in PREFIXES.items():
+        if text[: len(prefix)].lower() == prefix:
+            raw = text[len(prefix) :].strip()
+            if not _ID.fullmatch(raw) or int(raw) == 0:
+                what = "department" if kind == "party" else kind
+                return (
+                    f"{text!r} is not a WeCom {what} address: write {prefix}ID, "
+                    f"ID being the {what} id (a positive whole number)"
+                )
+            return _Target(kind, str(int(raw)))
+    return _Target("user", text)
+
+
+def _listed(value: Any) -> list[str]:
+    """The entries of an answer's invalid list: ``"a|b"`` (or a JSON list)."""
+    if value is None or value == "":
+        return []
+    items = value if isinstance(value, list) else str(value).split("|")
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _id_key(kind: str, value: str) -> str:
+    """Userids compare without case (WeCom lists them in lower case); ids as numbers."""
+    if kind == "user":
+        return value.lower()
+    return str(int(value)) if _ID.fullmatch(value) else value
 
 
 def _why(field: str) -> str:
     return {
         "invaliduser": "invaliduser (unknown userid, or outside the app's visible range)",
         "unlicenseduser": "unlicenseduser (the member has no WeCom licence for this app)",
+        "invalidparty": "invalidparty (unknown department id, or outside the app's visible range)",
+        "invalidtag": "invalidtag (unknown tag id, or outside the app's visible range)",
     }.get(field, field)
 
 

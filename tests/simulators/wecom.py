@@ -8,8 +8,12 @@ Application: ``GET /cgi-bin/gettoken?corpid=&corpsecret=`` (40013 bad corpid,
 40001 bad secret) issues tokens for 7200 s; ``POST /cgi-bin/message/send``
 checks the token (41001 missing, 40014 unknown, 42001 expired: see
 :meth:`WeComSimulator.expire_tokens`), agentid (40056), msgtype, content size
-(2048 B), touser (at most 1000; unknown users in ``invaliduser``, 81013 when
-none is valid) and honours ``enable_duplicate_check``.
+(2048 B), the targets ``touser`` (at most 1000), ``toparty`` and ``totag``
+(at most 100 each; ignored when touser is ``@all``), each ``|``-joined, with
+unknown ones listed in ``invaliduser`` / ``invalidparty`` / ``invalidtag``
+(known ones: ``users``, ``parties`` and ``tags``, None = all exist) and
+81013 when every target of the call is unknown, and honours
+``enable_duplicate_check``.
 
 Every message that got through is appended to ``accepted``.
 """
@@ -45,6 +49,8 @@ class WeComSimulator(Simulator):
         corp_secret: str = "corp-secret",
         agent_id: int = 1000002,
         users: Iterable[str] | None = None,  # None: every userid exists
+        parties: Iterable[str | int] | None = None,  # None: every department id exists
+        tags: Iterable[str | int] | None = None,  # None: every tag id exists
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__()
@@ -53,6 +59,8 @@ class WeComSimulator(Simulator):
         self.corp_secret = corp_secret
         self.agent_id = agent_id
         self.users = None if users is None else set(users)
+        self.parties = None if parties is None else {str(p) for p in parties}
+        self.tags = None if tags is None else {str(t) for t in tags}
         self.clock = clock
         self.tokens: dict[str, float] = {}  # token -> expiry (simulator clock)
         self.tokens_issued = 0
@@ -153,21 +161,41 @@ class WeComSimulator(Simulator):
             return _error(44004, "empty content")
         if len(content.encode("utf-8")) > APP_LIMITS[msgtype]:
             return _error(40058, f"content exceed max length {APP_LIMITS[msgtype]}")
-        touser = body.get("touser")
-        if not isinstance(touser, str) or not touser:
-            return _error(40031, "invalid user list")
-        users = touser.split("|")
-        if len(users) > 1000:
+        lists: dict[str, list[str]] = {}
+        for field in ("touser", "toparty", "totag"):
+            value = body.get(field, "")
+            if not isinstance(value, str):
+                return _error(40031, f"invalid {field}: not a string")
+            lists[field] = [v.strip() for v in value.split("|") if v.strip()]
+        if lists["touser"] == ["@all"]:
+            lists["toparty"] = lists["totag"] = []  # ignored with @all
+        if not any(lists.values()):
+            return _error(40031, "invalid user list: touser, toparty and totag all empty")
+        if len(lists["touser"]) > 1000:
             return _error(40031, "too many users: at most 1000")
-        if touser == "@all" or self.users is None:
-            invalid: list[str] = []
-        else:
-            invalid = [u for u in users if u not in self.users]
-        if invalid and len(invalid) == len(users):
+        if len(lists["toparty"]) > 100:
+            return _error(40031, "too many parties: at most 100")
+        if len(lists["totag"]) > 100:
+            return _error(40031, "too many tags: at most 100")
+        known = {"touser": self.users, "toparty": self.parties, "totag": self.tags}
+        invalid: dict[str, list[str]] = {}
+        for field, values in lists.items():
+            exist = known[field]
+            if exist is None or (field == "touser" and values == ["@all"]):
+                invalid[field] = []
+            else:
+                invalid[field] = [v for v in values if v not in exist]
+        targets = sum(len(v) for v in lists.values())
+        if targets == sum(len(v) for v in invalid.values()):
             return _error(81013, "user & party & tag all invalid")
         msgid = secrets.token_hex(8)
         with self._lock:
-            signature = (body["agentid"], touser, msgtype, content)
+            signature = (
+                body["agentid"],
+                *("|".join(lists[f]) for f in ("touser", "toparty", "totag")),
+                msgtype,
+                content,
+            )
             seen = self._recent.get(signature)
             interval = float(body.get("duplicate_check_interval", 1800))
             if body.get("enable_duplicate_check") == 1 and seen is not None:
@@ -179,14 +207,17 @@ class WeComSimulator(Simulator):
                 {
                     "api": "app",
                     "agentid": body["agentid"],
-                    "touser": [u for u in users if u not in invalid],
+                    "touser": [u for u in lists["touser"] if u not in invalid["touser"]],
+                    "toparty": [p for p in lists["toparty"] if p not in invalid["toparty"]],
+                    "totag": [t for t in lists["totag"] if t not in invalid["totag"]],
                     "msgtype": msgtype,
                     "content": content,
                 }
             )
         answer: dict[str, Any] = {"errcode": 0, "errmsg": "ok", "msgid": msgid}
-        if invalid:
-            answer["invaliduser"] = "|".join(invalid)
+        for field, name in (("touser", "user"), ("toparty", "party"), ("totag", "tag")):
+            if invalid[field]:
+                answer[f"invalid{name}"] = "|".join(invalid[field])
         return Answer(body=answer)
 
 
