@@ -945,9 +945,11 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_render(args: argparse.Namespace) -> int:
+    from alerts.bulletins import bulletin_family
     from alerts.channels import Message, build_channel
+    from alerts.delivery import render_for_channel
     from alerts.pipeline import runtime
-    from alerts.render import family_for, render_publication
+    from alerts.render import family_for
 
     with runtime() as rt:
         settings = _configured_channel(rt.settings, args.channel)
@@ -962,11 +964,20 @@ def _cmd_render(args: argparse.Namespace) -> int:
         else:
             pub = _publication_of(rt, args.target)
             members = rt.store.publication_members(pub.id)
-            rendered = render_publication(
-                rt.renderer, pub, members, language=language, family=family
-            )
+            rendered = render_for_channel(rt.renderer, pub, members, settings, language=language)
             ids = (pub.lead_alert_id, pub.lead_version, pub.identifier)
-    message = Message(ids[0], ids[1], rendered.subject, rendered.body, language, identifier=ids[2])
+            if pub.kind != "alert":
+                family = bulletin_family(settings)
+    message = Message(
+        ids[0],
+        ids[1],
+        rendered.subject,
+        rendered.body,
+        language,
+        identifier=ids[2],
+        html=rendered.html,
+        images=rendered.images,
+    )
     preview = getattr(channel, "preview", None)
     if preview is None:
         raise ValueError(f"channel type {settings.type} cannot preview messages")

@@ -31,12 +31,12 @@ from typing import Any
 
 import pandas as pd
 
-from alerts.bulletins import bulletin_rows
+from alerts.bulletins import bulletin_family, bulletin_rows, render_publication_bulletin
 from alerts.channels.base import Channel, Confirming, Message, Recipient, SendResult
 from alerts.config import ChannelSettings, DeliverySettings
 from alerts.model import Hazard, utc_iso
 from alerts.regions import Regions
-from alerts.render import Renderer, family_for, render_publication
+from alerts.render import Rendered, Renderer, family_for, render_publication
 from alerts.store import Claim, DeliveryOutcome, NewMessage, Store
 from alerts.store.models import Delivery, Publication
 from alerts.subscribers import match
@@ -207,42 +207,69 @@ def _render(
     channels: Mapping[str, ChannelSettings],
     rows: pd.DataFrame,
 ) -> list[NewMessage]:
-    """One message per (channel, language): the public text, or on a channel with
-    ``audience: responders`` the response procedure (alerts.responders), limited to
-    the channel's ``options.departments`` when it names some."""
-    from alerts.responders import render_instructions
-
-    cache: dict[tuple[Any, ...], NewMessage] = {}
+    """One message per (channel, language), rendered once per distinct rendering."""
+    cache: dict[tuple[Any, ...], Rendered] = {}
     messages = []
     for channel, language in (
         rows[["channel", "language"]].drop_duplicates().itertuples(index=False)
     ):
         settings = channels[channel]
-        family = family_for(settings)
-        key: tuple[Any, ...] = (family, language)
-        if settings.audience == "responders":
-            only = settings.options.get("departments")
-            departments = tuple(str(d) for d in only) if isinstance(only, list) else None
-            key = ("responders", family, language, departments)
-            if key not in cache:
-                got = render_instructions(
-                    renderer,
-                    pub,
-                    members,
-                    language=language,
-                    family=family,
-                    fallback=True,
-                    departments=departments,
-                )
-                cache[key] = NewMessage("", language, got.subject, got.body)
-        elif key not in cache:
-            got = render_publication(
-                renderer, pub, members, language=language, family=family, fallback=True
+        key = (
+            settings.audience == "responders",
+            family_for(settings),
+            language,
+            _departments(settings),
+        )
+        if key not in cache:
+            cache[key] = render_for_channel(
+                renderer, pub, members, settings, language=language, fallback=True
             )
-            cache[key] = NewMessage("", language, got.subject, got.body)
-        msg = cache[key]
-        messages.append(NewMessage(channel, language, msg.subject, msg.body))
+        got = cache[key]
+        messages.append(NewMessage(channel, language, got.subject, got.body))
     return messages
+
+
+def _departments(settings: ChannelSettings) -> tuple[str, ...] | None:
+    only = (settings.options or {}).get("departments")
+    return tuple(str(d) for d in only) if isinstance(only, list) else None
+
+
+def render_for_channel(
+    renderer: Renderer,
+    pub: Publication,
+    members: Sequence[tuple[Any, Any]],
+    channel: ChannelSettings,
+    *,
+    language: str,
+    fallback: bool = False,
+) -> Rendered:
+    """What ``channel`` carries of a publication (fan-out and ``alerts render``).
+
+    A warning: its family's public text, or on a channel with ``audience:
+    responders`` the response procedure (alerts.responders), limited to the
+    channel's ``options.departments`` when it names some. A bulletin: its
+    rendering from the stored content (alerts.bulletins).
+    """
+    if pub.kind != "alert":
+        return render_publication_bulletin(
+            renderer, pub, family=bulletin_family(channel), language=language, fallback=fallback
+        )
+    family = family_for(channel)
+    if channel.audience == "responders":
+        from alerts.responders import render_instructions
+
+        return render_instructions(
+            renderer,
+            pub,
+            members,
+            language=language,
+            family=family,
+            fallback=fallback,
+            departments=_departments(channel),
+        )
+    return render_publication(
+        renderer, pub, members, language=language, family=family, fallback=fallback
+    )
 
 
 # -- dispatch -----------------------------------------------------------------------
