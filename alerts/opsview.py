@@ -67,9 +67,11 @@ def overview(
 
     Keys: ``generated_at``, ``national`` (the banner), ``alerts`` (active
     alerts grouped by publication, most severe first), ``map_levels``
-    (:func:`alerts.mapsvg.levels_by_region`), ``approvals``, ``feeds``,
-    ``quarantine`` (by source) and ``counts``. Each alert entry carries the
-    response procedure for its hazard and level (``procedure``:
+    (:func:`alerts.mapsvg.levels_by_region`), ``approvals``, ``bulletins``
+    (the daily outlooks and campaign sends of the last two days, with their
+    review and deliveries), ``feeds``, ``quarantine`` (by source) and
+    ``counts``. Each alert entry carries the response procedure for its
+    hazard and level (``procedure``:
     :func:`alerts.responders.procedure_json`, or None), from ``responders_file``.
     """
     if now.tzinfo is None:
@@ -101,6 +103,7 @@ def overview(
         "generated_at": _iso(now),
         "national": _national(rows, procedures),
         "alerts": alerts,
+        "bulletins": _bulletins(store, now),
         "map_levels": levels_by_region(
             [_Cover(r.alert.region_code, r.alert.level) for r in rows], regions=table
         ),
@@ -431,19 +434,75 @@ def mask_recipient(recipient: str) -> str:
 # -- approvals ---------------------------------------------------------------------------
 
 
+# The DAG that asks the duty officer about each kind of publication, and a bulletin's name.
+APPROVAL_DAGS = {"alert": "publish_alerts", "outlook": "daily_outlook", "campaign": "campaigns"}
+_BULLETIN_NAMES = {
+    "outlook": ("每日风险展望", "Daily risk outlook"),
+    "campaign": ("专项宣传", "Publicity campaign"),
+}
+_NO_LEVEL = {
+    "level": 0,
+    "colour": "none",
+    "level_zh": "无预警等级",
+    "level_en": "no warning level",
+    "grade": "",
+    "label": "无预警等级 no warning level",
+    "fill": "#e5e7eb",
+}
+
+
+def _bulletins(store: Store, now: datetime, days: float = 2.0) -> list[dict[str, Any]]:
+    """The recent bulletins, newest first: did today's outlook and campaigns go out?"""
+    since = now - timedelta(days=days)
+    recent = [
+        pub
+        for kind in _BULLETIN_NAMES
+        for pub in store.publications(kind=kind, limit=20)
+        if pub.sent >= since
+    ]
+    recent.sort(key=lambda p: (p.sent, p.id), reverse=True)
+    out = []
+    for pub in recent[:20]:
+        zh, en = _BULLETIN_NAMES[pub.kind]
+        out.append(
+            {
+                "identifier": pub.identifier,
+                "kind": pub.kind,
+                "kind_zh": zh,
+                "kind_en": en,
+                "dag": APPROVAL_DAGS[pub.kind],
+                "subject": pub.subject,
+                "status": pub.status,
+                "sent": _iso(pub.sent),
+                **(_level(pub.level) if pub.level else _NO_LEVEL),
+                "approval": _approval_state(pub),
+                "fanned_out": pub.fanned_out_at is not None,
+                "deliveries": _deliveries(store, pub),
+            }
+        )
+    return out
+
+
 def _approval_entry(
     settings: Settings, pub: Publication, members: Sequence[_Row], now: datetime
 ) -> dict[str, Any]:
-    p = plan(settings.approval, pub.level)
+    p = plan(settings.approval, pub.level, pub.kind)
     then = p.text
     ordered = sorted(members, key=lambda r: (r.alert.region_code != NATIONAL, r.alert.id))
+    if pub.kind == "alert":
+        what = _hazard(pub.hazard)
+    else:
+        zh, en = _BULLETIN_NAMES.get(pub.kind, (pub.kind, pub.kind))
+        what = {"hazard": pub.kind, "hazard_zh": zh, "hazard_en": en}
     return {
         "identifier": pub.identifier,
-        "cap_url": cap_url(pub.identifier),
+        "kind": pub.kind,
+        "dag": APPROVAL_DAGS.get(pub.kind, "publish_alerts"),
+        "cap_url": cap_url(pub.identifier) if pub.kind == "alert" else None,
         "publication_id": pub.id,
         "subject": pub.subject,
-        **_hazard(pub.hazard),
-        **_level(pub.level),
+        **what,
+        **(_level(pub.level) if pub.level else _NO_LEVEL),
         **_action(pub.action),
         "status": pub.status,
         "sent": _iso(pub.sent),

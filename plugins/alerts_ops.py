@@ -697,8 +697,8 @@ def _local_time(value: str | None, tz: str = "Asia/Shanghai") -> str:
 
 
 def _ink(level: int) -> str:
-    """Text colour readable on a level's fill (dark on yellow and orange)."""
-    return "#1a202c" if level in (2, 3) else "#ffffff"
+    """Text colour readable on a level's fill (dark on yellow, orange and no level)."""
+    return "#1a202c" if level in (0, 2, 3) else "#ffffff"
 
 
 _DESK_ENV.filters["local"] = _local_time
@@ -850,9 +850,20 @@ _DESK = _DESK_ENV.from_string(
  <div class="muted">{% for r in p.regions %}{{ r.name }}{% if not loop.last %}、{% endif %}{% endfor %}</div></td>
 <td><span class="chip" style="background:{{ p.fill }};color:{{ p.level|ink }}">{{ p.level_zh }} {{ p.level_en }}</span></td>
 <td>{{ p.waiting_min }} 分钟 min</td><td>{{ p.on_timeout_text }}</td>
-<td>{% if p.asked %}<a href="{{ ui_root }}/dags/{{ approval_dag }}/required_actions" target="_top">去审批 Approve…</a>
- {% else %}<span class="muted">等待下一次 publish_alerts 运行询问 / the next publish_alerts run asks</span>{% endif %}
- · <a href="{{ p.cap_url }}">CAP</a></td></tr>{% endfor %}
+<td>{% if p.asked %}<a href="{{ ui_root }}/dags/{{ p.dag }}/required_actions" target="_top">去审批 Approve…</a>
+ {% else %}<span class="muted">等待下一次 {{ p.dag }} 运行询问 / the next {{ p.dag }} run asks</span>{% endif %}
+ {% if p.cap_url %}· <a href="{{ p.cap_url }}">CAP</a>{% endif %}</td></tr>{% endfor %}
+</tbody></table>{% endif %}
+
+<h2>公众信息 <span class="en">Bulletins, last two days ({{ ov.bulletins|length }})</span></h2>
+{% if not ov.bulletins %}<p class="muted">近两天无每日风险展望或专项宣传 / no outlook or campaign in the last two days.</p>{% else %}
+<table id="bulletins"><thead><tr><th>公众信息 <span class="en">Bulletin</span></th><th>最高等级 <span class="en">Highest level</span></th>
+<th>审核 <span class="en">Review</span></th><th>投递 <span class="en">Deliveries</span></th></tr></thead><tbody>
+{% for b in ov.bulletins %}<tr><td><b>{{ b.kind_zh }}</b> <span class="en">{{ b.kind_en }}</span> · {{ b.sent|local }}<br>{{ b.subject }}<br><code class="muted">{{ b.identifier }}</code></td>
+<td><span class="chip" style="background:{{ b.fill }};color:{{ b.level|ink }}">{{ b.level_zh }}</span></td>
+<td>{{ b.approval.state_zh }}{% if b.approval.actor %} · {{ b.approval.actor }}{% endif %}
+ {% if b.approval.state == "pending" %}· <a href="{{ ui_root }}/dags/{{ b.dag }}/required_actions" target="_top">去审核 Review…</a>{% endif %}</td>
+<td>{% if b.fanned_out %}{{ b.deliveries.by_status.sent }}/{{ b.deliveries.total }} 已送达 sent{% if b.deliveries.dead_letters_total %} · <b>{{ b.deliveries.dead_letters_total }} 失败 failed</b>{% endif %}{% else %}<span class="muted">未投递 not sent</span>{% endif %}</td></tr>{% endfor %}
 </tbody></table>{% endif %}
 
 <h2>数据源健康 <span class="en">Feed health</span></h2>

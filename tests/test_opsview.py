@@ -302,6 +302,69 @@ def test_pending_approvals_come_with_their_plan(env: tuple[Store, Settings]) -> 
     }
 
 
+def test_a_pending_bulletin_is_listed_with_its_own_dag_and_default(
+    env: tuple[Store, Settings],
+) -> None:
+    store, settings = env
+    store.create_bulletin(
+        kind="outlook",
+        identifier="OUTLOOK-51-20260710",
+        sender="x",
+        subject="四川省未来72小时灾害性天气风险提示",
+        level=0,
+        content={"kind": "outlook", "scope": {"code": "51", "name": "四川省"}},
+        now=NOW,
+        expires=None,
+        approval=True,
+    )
+    view = overview(store, settings, now=LATER)
+    (entry,) = view["approvals"]
+    assert (entry["kind"], entry["dag"], entry["hazard_zh"]) == (
+        "outlook",
+        "daily_outlook",
+        "每日风险展望",
+    )
+    assert (entry["level"], entry["cap_url"]) == (0, None)  # no CAP document, no level
+    assert (entry["timeout_min"], entry["on_timeout"]) == (30.0, "publish")
+    assert view["alerts"] == []  # a bulletin is not an active warning
+
+
+def test_recent_bulletins_show_their_review_and_deliveries(env: tuple[Store, Settings]) -> None:
+    store, settings = env
+    pub, _ = store.create_bulletin(
+        kind="campaign",
+        identifier="CAMPAIGN-term-start-students-202607100900",
+        sender="x",
+        subject="开学安全提示",
+        level=0,
+        content={"kind": "campaign", "context": {}},
+        now=NOW,
+        expires=None,
+        approval=False,
+    )
+    store.fan_out(
+        pub,
+        [NewMessage("outbox", "zh-CN", "开学安全提示", "body")],
+        [NewDelivery(f"{pub.identifier}/outbox/{r}", "outbox", r, "zh-CN") for r in ("a", "b")],
+        now=NOW,
+    )
+    old, _ = store.create_bulletin(
+        kind="outlook",
+        identifier="OUTLOOK-CN-20260705",
+        sender="x",
+        subject="old",
+        level=2,
+        content={"kind": "outlook"},
+        now=NOW - timedelta(days=5),
+        expires=None,
+        approval=False,
+    )
+    (entry,) = overview(store, settings, now=LATER)["bulletins"]  # five days ago: not listed
+    assert entry["identifier"] == pub.identifier and entry["kind_zh"] == "专项宣传"
+    assert entry["fanned_out"] and entry["deliveries"]["total"] == 2
+    assert entry["approval"]["state"] == "none" and entry["level"] == 0
+
+
 def test_after_a_quiet_extension_the_message_people_got_keeps_its_dead_letters(
     env: tuple[Store, Settings],
 ) -> None:

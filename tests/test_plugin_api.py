@@ -338,6 +338,32 @@ def test_the_overview_the_region_view_and_the_page_show_the_response_procedure(
     assert row.index("震情监视和趋势研判") < row.index("Watch aftershocks")  # Chinese first
 
 
+def test_the_page_lists_bulletins_and_their_review_in_their_own_dag(env: Path, duty: Any) -> None:
+    from datetime import UTC, datetime
+
+    with _store() as store:
+        store.create_bulletin(
+            kind="outlook",
+            identifier="OUTLOOK-51-20260720",
+            sender="x",
+            subject="四川省未来72小时灾害性天气风险提示",
+            level=2,
+            content={"kind": "outlook"},
+            now=datetime.now(UTC),
+            expires=None,
+            approval=True,
+        )
+    page = duty.get("/")
+    assert page.status_code == 200, page.text[:500]
+    bulletins = page.text.split('<table id="bulletins">', 1)[1].split("</table>")[0]
+    assert "每日风险展望" in bulletins and "OUTLOOK-51-20260720" in bulletins
+    assert "待审批" in bulletins or "pending" in bulletins
+    assert "/dags/daily_outlook/required_actions" in bulletins
+    approvals = page.text.split("Awaiting approval", 1)[1].split("<h2>", 1)[0]
+    assert "the next daily_outlook run asks" in approvals  # not asked yet, by its own DAG
+    assert ">CAP<" not in approvals  # a bulletin is no CAP document
+
+
 # -- WeChat server push (public app, signed) ----------------------------------------------
 
 
