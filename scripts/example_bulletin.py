@@ -5,7 +5,7 @@ Rerun it after changing the outlook templates, the chart or the fixture:
 
     .venv/bin/python scripts/example_bulletin.py
 
-It runs ``alerts outlook --now 2026-07-19T16:00:00Z --region 51 --input
+It runs ``alerts outlook --now 2026-07-19T23:00:00Z --region 51 --input
 tests/data/openmeteo/forecast_72h.json`` (the hand-written 72-hour Open-Meteo
 fixture for six Sichuan prefectures, see tests/data/openmeteo/README.md) in a
 throw-away configuration (no ALERTS_* settings of yours apply), renders the
@@ -44,7 +44,7 @@ from alerts.bulletin import render_outlook  # noqa: E402
 from alerts.render import Renderer  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "data" / "openmeteo" / "forecast_72h.json"
-NOW = "2026-07-19T16:00:00Z"  # 2026-07-20 00:00 Beijing time: the fixture's first hour
+NOW = "2026-07-19T23:00:00Z"  # 2026-07-20 07:00 Beijing time: daily_outlook's default hour
 HTML_OUT = ROOT / "docs" / "examples" / "outlook-bulletin.html"
 PNG_OUT = ROOT / "docs" / "img" / "outlook-bulletin.png"
 CHROMIUM = os.environ.get("ALERTS_TEST_CHROMIUM", "/usr/bin/chromium")
