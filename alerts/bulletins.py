@@ -37,7 +37,7 @@ from alerts.config import ChannelSettings
 from alerts.render import Rendered, Renderer, family_for
 from alerts.store import NewMessage
 from alerts.store.models import Publication
-from alerts.subscribers import NATIONAL, match_bulletin
+from alerts.subscribers import NATIONAL, ROW_COLUMNS, match_bulletin, recipient_rows
 
 if TYPE_CHECKING:
     from alerts.pipeline import Runtime
@@ -58,7 +58,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 KINDS = ("outlook", "campaign")
-ROW_COLUMNS = ["channel", "recipient", "language", "subscriber_id", "origin"]
 
 
 # -- identifiers ------------------------------------------------------------------------
@@ -361,17 +360,7 @@ def bulletin_rows(
             when=now,
             regions=regions,
         )
-        frames.append(
-            pd.DataFrame(
-                {
-                    "channel": hit["channel"].to_numpy(),
-                    "recipient": hit["address"].to_numpy(),
-                    "language": hit["language"].to_numpy(),
-                    "subscriber_id": hit["id"].to_numpy(),
-                    "origin": "match",
-                }
-            )
-        )
+        frames.append(recipient_rows(hit))
     rows = pd.concat([f for f in frames if not f.empty] or frames, ignore_index=True)
     rows = rows.drop_duplicates(["channel", "recipient"], keep="first")
     cache: dict[tuple[str, str], Rendered] = {}

@@ -54,6 +54,7 @@ from pydantic import (
 )
 
 from alerts.criteria import RuleFileError
+from alerts.criteria.common import keyed_by_id
 from alerts.model import Hazard, Level, utc_iso
 from alerts.publicity import Calendar, Dated, Recurring, _adcode_prefix, load_calendar
 from alerts.render import (
@@ -251,20 +252,6 @@ class Campaign(_Frozen):
         return out
 
 
-def _by_id(value: Any, what: str) -> Any:
-    """The file lists items; key them by id so errors name the item."""
-    if not isinstance(value, list):
-        return value
-    keyed: dict[str, Any] = {}
-    for i, item in enumerate(value):
-        item_id = item.get("id") if isinstance(item, dict) else None
-        key = str(item_id) if item_id is not None else f"#{i + 1}"
-        if key in keyed:
-            raise ValueError(f"duplicate {what} id {key!r}")
-        keyed[key] = item
-    return keyed
-
-
 class Catalog(_Frozen):
     """The validated campaigns file, cross-checked with the publicity calendar."""
 
@@ -277,12 +264,12 @@ class Catalog(_Frozen):
     @field_validator("places", mode="before")
     @classmethod
     def _places(cls, value: Any) -> Any:
-        return _by_id(value, "place")
+        return keyed_by_id(value, "place")
 
     @field_validator("campaigns", mode="before")
     @classmethod
     def _campaigns(cls, value: Any) -> Any:
-        return _by_id(value, "campaign")
+        return keyed_by_id(value, "campaign")
 
     @field_validator("place_kinds")
     @classmethod

@@ -1219,7 +1219,7 @@ def _cmd_campaigns_show(args: argparse.Namespace) -> int:
 
 def _cmd_campaigns_preview(args: argparse.Namespace) -> int:
     from alerts.campaigns import campaign_context, next_send, render_campaign
-    from alerts.render import Renderer
+    from alerts.pipeline import renderer_for
 
     catalog = _campaign_catalog(args)
     c = catalog.campaign(args.id)
@@ -1232,14 +1232,7 @@ def _cmd_campaigns_preview(args: argparse.Namespace) -> int:
             outlook = json.loads(args.outlook.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{args.outlook}: not JSON: {exc}") from None
-    settings = load_settings()
-    renderer = Renderer(
-        timezone=settings.timezone,
-        issuer_zh=settings.issuer_zh,
-        details_url=settings.details_url,
-        issuer_en=settings.cap.sender_name_en,
-        templates_dir=settings.templates_dir,
-    )
+    renderer = renderer_for(load_settings())
     try:
         context = campaign_context(catalog, c, when=when, outlook=outlook)
     except ValueError as exc:

@@ -39,7 +39,7 @@ from alerts.regions import Regions
 from alerts.render import Rendered, Renderer, family_for, render_publication
 from alerts.store import Claim, DeliveryOutcome, NewMessage, Store
 from alerts.store.models import Delivery, Publication
-from alerts.subscribers import match
+from alerts.subscribers import ROW_COLUMNS, match, recipient_rows
 
 __all__ = [
     "DispatchSummary",
@@ -50,8 +50,6 @@ __all__ = [
     "fan_out",
     "worker_id",
 ]
-
-ROW_COLUMNS = ["channel", "recipient", "language", "subscriber_id", "origin"]
 
 
 def backoff(attempt: int, base_s: float = 30.0, max_s: float = 900.0) -> timedelta:
@@ -160,17 +158,7 @@ def fan_out(
                 when=now,
                 regions=regions,
             )
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "channel": hit["channel"].to_numpy(),
-                        "recipient": hit["address"].to_numpy(),
-                        "language": hit["language"].to_numpy(),
-                        "subscriber_id": hit["id"].to_numpy(),
-                        "origin": "match",
-                    }
-                )
-            )
+            frames.append(recipient_rows(hit))
         earlier = store.earlier_recipients(pub.id)
         if not earlier.empty:
             active = set(subscribers["id"].tolist()) if not subscribers.empty else set()

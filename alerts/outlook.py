@@ -43,6 +43,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.criteria import RuleFileError, load_rule_file
+from alerts.criteria.common import keyed_by_id
 from alerts.criteria.weather import (
     VARIABLES,
     AccumulationLevel,
@@ -226,17 +227,7 @@ class OutlookRules(_Frozen):
     @field_validator("seasonal", mode="before")
     @classmethod
     def _by_id(cls, value: Any) -> Any:
-        """The file lists risks; key them by id so errors name the risk."""
-        if not isinstance(value, list):
-            return value
-        keyed: dict[str, Any] = {}
-        for i, item in enumerate(value):
-            risk_id = item.get("id") if isinstance(item, dict) else None
-            key = str(risk_id) if risk_id is not None else f"#{i + 1}"
-            if key in keyed:
-                raise ValueError(f"duplicate seasonal risk id {key!r}")
-            keyed[key] = item
-        return keyed
+        return keyed_by_id(value, "seasonal risk")
 
     def check_periods(self, calendar: Calendar) -> list[str]:
         """Problems: period names the publicity calendar does not have."""

@@ -80,20 +80,11 @@ class Runtime:
         cls, settings: Settings, *, clock: Callable[[], datetime] = utcnow
     ) -> Runtime:
         settings.home.mkdir(parents=True, exist_ok=True)
-        renderer = Renderer(
-            timezone=settings.timezone,
-            issuer_zh=settings.issuer_zh,
-            details_url=settings.details_url,
-            issuer_en=settings.cap.sender_name_en,
-            templates_dir=settings.templates_dir,
-        )
-        # responders channels' messages use the operator's procedures (alerts.responders)
-        use_procedures_file(renderer, settings.responders_file)
         return cls(
             settings=settings,
             store=Store(settings.resolved_store_url),
             rules=load_rules(settings.rules_dir),
-            renderer=renderer,
+            renderer=renderer_for(settings),
             clock=clock,
         )
 
@@ -179,6 +170,20 @@ class Runtime:
         if self._channel_session is not None:
             self._channel_session.close()
         self.store.close()
+
+
+def renderer_for(settings: Settings) -> Renderer:
+    """The message renderer the settings describe (issuer, time zone, operator templates)."""
+    renderer = Renderer(
+        timezone=settings.timezone,
+        issuer_zh=settings.issuer_zh,
+        details_url=settings.details_url,
+        issuer_en=settings.cap.sender_name_en,
+        templates_dir=settings.templates_dir,
+    )
+    # responders channels' messages use the operator's procedures (alerts.responders)
+    use_procedures_file(renderer, settings.responders_file)
+    return renderer
 
 
 @contextmanager

@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.criteria import load_rule_file
+from alerts.criteria.common import keyed_by_id
 from alerts.model import Hazard, Level
 
 __all__ = [
@@ -254,16 +255,7 @@ class Calendar(_Frozen):
     @classmethod
     def _by_id(cls, value: Any) -> Any:
         """The file lists tips; key them by id so errors name the tip."""
-        if not isinstance(value, list):
-            return value
-        keyed: dict[str, Any] = {}
-        for i, item in enumerate(value):
-            tip_id = item.get("id") if isinstance(item, dict) else None
-            key = str(tip_id) if tip_id is not None else f"#{i + 1}"
-            if key in keyed:
-                raise ValueError(f"duplicate tip id {key!r}")
-            keyed[key] = item
-        return keyed
+        return keyed_by_id(value, "tip")
 
     @model_validator(mode="after")
     def _references(self) -> Calendar:

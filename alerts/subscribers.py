@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CSV_COLUMNS",
+    "ROW_COLUMNS",
     "NATIONAL",
     "ImportResult",
     "SubscriberIn",
@@ -53,6 +54,7 @@ __all__ = [
     "import_csv",
     "match",
     "match_bulletin",
+    "recipient_rows",
     "parse_csv",
 ]
 
@@ -367,6 +369,24 @@ def match(
         ok = ok & ~_in_quiet_hours(df, when)
 
     return _in_areas(df.iloc[np.flatnonzero(ok)], codes, epicentre, regions)
+
+
+# The ledger rows fan-out writes per recipient (alerts.delivery, alerts.bulletins).
+ROW_COLUMNS = ["channel", "recipient", "language", "subscriber_id", "origin"]
+
+
+def recipient_rows(matched: pd.DataFrame, origin: str = "match") -> pd.DataFrame:
+    """Matched subscribers (rows of the subscribers frame) as fan-out rows (``ROW_COLUMNS``)."""
+    return pd.DataFrame(
+        {
+            "channel": matched["channel"].to_numpy(),
+            "recipient": matched["address"].to_numpy(),
+            "language": matched["language"].to_numpy(),
+            "subscriber_id": matched["id"].to_numpy(),
+            "origin": origin,
+        },
+        columns=ROW_COLUMNS,
+    )
 
 
 def match_bulletin(
