@@ -56,7 +56,7 @@ from pydantic import (
 from alerts.criteria import RuleFileError
 from alerts.criteria.common import keyed_by_id
 from alerts.model import Hazard, Level, utc_iso
-from alerts.publicity import Calendar, Dated, Recurring, _adcode_prefix, load_calendar
+from alerts.publicity import Calendar, Dated, Recurring, adcode_prefix, load_calendar
 from alerts.render import (
     _EXERCISE_TAGS,
     _TZ_LABELS,
@@ -218,7 +218,7 @@ class Campaign(_Frozen):
             value = [value]
         if isinstance(value, list | tuple):
             return tuple(
-                _adcode_prefix(v) if str(v).strip().isdigit() else str(v).strip() for v in value
+                adcode_prefix(v) if str(v).strip().isdigit() else str(v).strip() for v in value
             )
         return value
 
@@ -405,7 +405,7 @@ def _known_prefix(prefix: str) -> bool:
 def region_name(prefix: str) -> str | None:
     """The name of the region an adcode prefix stands for (province, prefecture), if known."""
     table = _regions_table()
-    prefix = _adcode_prefix(prefix)
+    prefix = adcode_prefix(prefix)
     for code in (
         prefix if len(prefix) == 6 else None,
         prefix[:4] + "00" if len(prefix) >= 4 else None,
@@ -427,7 +427,7 @@ def region_prefixes(catalog: Catalog, campaign: Campaign) -> list[str]:
             out.append(name)
         else:
             out.extend(entry.prefix for entry in catalog.calendar.region_groups[name])
-    out.extend(_adcode_prefix(catalog.places[p].region) for p in campaign.places)
+    out.extend(adcode_prefix(catalog.places[p].region) for p in campaign.places)
     return list(dict.fromkeys(out))
 
 
@@ -503,7 +503,7 @@ def _matches(
         return False
     if region is not None:
         prefixes = region_prefixes(catalog, campaign)
-        if prefixes and not _overlaps(_adcode_prefix(region), prefixes):
+        if prefixes and not _overlaps(adcode_prefix(region), prefixes):
             return False
     return True
 
@@ -769,7 +769,7 @@ def campaign_context(
     covered = {line["prefecture"] for line in lines}
     for code, pref in by_code.items():
         inside = national or any(
-            code.startswith(p) or p.startswith(_adcode_prefix(code)) for p in own
+            code.startswith(p) or p.startswith(adcode_prefix(code)) for p in own
         )
         if code in covered or not inside:
             continue

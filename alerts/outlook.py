@@ -57,7 +57,7 @@ from alerts.criteria.weather import (
     to_grid,
 )
 from alerts.model import Hazard, Level, Warning, utc_iso
-from alerts.publicity import Calendar, Dated, Recurring, load_calendar
+from alerts.publicity import Calendar, Dated, Recurring, adcode_prefix, load_calendar
 
 if TYPE_CHECKING:
     from alerts.config import Settings
@@ -138,18 +138,6 @@ def _variable(name: str) -> str:
     return name
 
 
-def _prefix(value: Any) -> str:
-    """An adcode prefix: 2 digits (province), 4 (prefecture) or 6; "510000" reads as "51"."""
-    text = str(value).strip()
-    if not re.fullmatch(r"\d{2}|\d{4}|\d{6}", text) or text.startswith("00"):
-        raise ValueError(
-            f"bad adcode prefix {text!r}: 2 digits (province), 4 (prefecture) or 6 (adcode)"
-        )
-    while len(text) > 2 and text.endswith("00"):
-        text = text[:-2]
-    return text
-
-
 class SeasonalRisk(_Frozen):
     """One entry of the seasonal risk calendar."""
 
@@ -173,7 +161,7 @@ class SeasonalRisk(_Frozen):
     @classmethod
     def _regions(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
-            return tuple(_prefix(v) for v in value)
+            return tuple(adcode_prefix(v) for v in value)
         return value
 
     @field_validator("hazards", mode="before")
@@ -283,7 +271,7 @@ def active_seasonal(
     the prefix (one inside the other: "44" and "4401" overlap).
     """
     day = calendar.local_date(when)
-    prefix = _prefix(region_prefix) if region_prefix is not None else None
+    prefix = adcode_prefix(region_prefix) if region_prefix is not None else None
     return [
         risk
         for risk in outlook_rules.seasonal.values()
@@ -598,7 +586,7 @@ class Outlook:
         :func:`compute` does, so every scope has its charts). A prefix matching
         no prefecture of the outlook raises ValueError.
         """
-        code = _prefix(prefix)
+        code = adcode_prefix(prefix)
         kept = tuple(p for p in self.prefectures if p.code.startswith(code))
         if not kept:
             raise ValueError(
@@ -777,7 +765,7 @@ def build_outlook(
         raise ValueError(f"hours must be at least {STEP_H}, got {hours}")
     now = now.astimezone(UTC)
     near = near or NearThreshold.model_validate({})
-    code = _prefix(scope) if scope is not None else None
+    code = adcode_prefix(scope) if scope is not None else None
     g = _grid(frame_or_grid, rules, now, hours, code)
     if code and not g.shape[0]:
         raise ValueError(
@@ -859,7 +847,7 @@ def _charted(
     prefectures: Sequence[PrefectureOutlook], limit: int, series_for: Sequence[str]
 ) -> set[str]:
     chosen: set[str] = set()
-    for prefix in [""] + [_prefix(p) for p in series_for]:
+    for prefix in [""] + [adcode_prefix(p) for p in series_for]:
         inside = [p for p in prefectures if p.code.startswith(prefix)]
         at_risk = [p.code for p in inside if p.risks][:limit]
         chosen.update(at_risk or [p.code for p in inside[:1]])
@@ -1015,7 +1003,7 @@ def outlook_from_files(
         raise ValueError(f"naive time {now!r}: give a time zone")
     now = now.astimezone(UTC)
     if region is not None:
-        _prefix(region)
+        adcode_prefix(region)
     regions = load_regions(str(settings.regions_file) if settings.regions_file else None)
     path = locations or settings.feeds.locations_file
     located = openmeteo.load_locations(path) if path else None

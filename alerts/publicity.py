@@ -38,6 +38,7 @@ __all__ = [
     "Period",
     "Tip",
     "active_periods",
+    "adcode_prefix",
     "load_calendar",
     "packaged_calendar_path",
     "select_tips",
@@ -159,10 +160,11 @@ class RegionEntry(_Frozen):
     @field_validator("prefix", mode="before")
     @classmethod
     def _prefix(cls, value: Any) -> Any:
-        return _adcode_prefix(value)
+        return adcode_prefix(value)
 
 
-def _adcode_prefix(value: Any) -> str:
+def adcode_prefix(value: Any) -> str:
+    """An adcode prefix: 2 digits (province), 4 (prefecture) or 6; "510000" reads as "51"."""
     text = str(value).strip()
     if not re.fullmatch(r"\d{2}|\d{4}|\d{6}", text) or text.startswith("00"):
         raise ValueError(
@@ -216,7 +218,7 @@ class Tip(_Frozen):
     def _regions(cls, value: Any) -> Any:
         if isinstance(value, list | tuple):
             return tuple(
-                _adcode_prefix(v) if str(v).strip().isdigit() else str(v).strip() for v in value
+                adcode_prefix(v) if str(v).strip().isdigit() else str(v).strip() for v in value
             )
         return value
 
