@@ -724,9 +724,10 @@ def _cmd_approvals(args: argparse.Namespace) -> int:
         pending = rt.store.pending_approvals()
         now = rt.clock()
         for pub in pending:
-            p = plan(rt.settings.approval, pub.level)
+            p = plan(rt.settings.approval, pub.level, pub.kind)
             record = {
                 "identifier": pub.identifier,
+                "kind": pub.kind,
                 "alert_id": pub.lead_alert_id,
                 "hazard": pub.hazard,
                 "level": pub.level,

@@ -155,6 +155,7 @@ def approval_requests(
         out.append(
             {
                 "identifier": pub.identifier,
+                "kind": pub.kind,
                 "subject": text.subject[:200],
                 "body": body,
                 "options": [option(PUBLISH, pub.identifier), option(REJECT, pub.identifier)],
@@ -168,9 +169,13 @@ def approval_requests(
 def notify_approvals(rt: Runtime, requests: list[dict[str, Any]], *, ui_url: str) -> NoticeResult:
     """Tell the duty officer that publications wait (internal channels)."""
     lines = [f"- {r['subject']} ({r['identifier']})" for r in requests]
+    if all(r.get("kind", "alert") == "alert" for r in requests):
+        what = "条预警待审批 / awaiting approval"
+    else:
+        what = "条待审批（含公众信息）/ awaiting review"
     return notify_operators(
         rt,
-        f"{len(requests)} 条预警待审批 / awaiting approval",
+        f"{len(requests)} {what}",
         "\n".join(lines) + (f"\n{ui_url}" if ui_url else ""),
         kind="approval",
     )

@@ -325,3 +325,19 @@ def test_bulletin_review_waits_in_its_own_dag_and_publishes_as_is_on_timeout(
     assert decided is not None and decided.approval == "approved"
     assert decided.approval_actor == "timeout-default"
     assert fan_out_new(rt) == 1  # the static recipient; nobody subscribed
+
+
+def test_the_cli_lists_and_approves_a_bulletin(
+    rt: Runtime, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from alerts.cli import main
+
+    pub, _ = _store_outlook(rt, approval=True)
+    assert main(["approvals", "--json"]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    listed = json.loads(line)
+    assert (listed["identifier"], listed["kind"]) == (pub.identifier, "outlook")
+    assert (listed["timeout_min"], listed["on_timeout"]) == (30.0, "publish")
+    assert main(["approve", pub.identifier, "--reason", "看过了"]) == 0
+    decided = json.loads(capsys.readouterr().out)
+    assert decided["decision"] == "approved" and decided["delivered"] == 1  # the outbox
