@@ -25,6 +25,7 @@ selects (every level wanted, hazards, audiences, areas, quiet hours).
 
 from __future__ import annotations
 
+import base64
 import logging
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
@@ -34,7 +35,7 @@ from zoneinfo import ZoneInfo
 import pandas as pd
 
 from alerts.config import ChannelSettings
-from alerts.render import Rendered, Renderer, family_for
+from alerts.render import Rendered, Renderer, family_for, normalize_language
 from alerts.store import NewMessage
 from alerts.store.models import Publication
 from alerts.subscribers import NATIONAL, ROW_COLUMNS, match_bulletin, recipient_rows
@@ -46,8 +47,10 @@ if TYPE_CHECKING:
 __all__ = [
     "KINDS",
     "bulletin_channels",
+    "bulletin_page",
     "bulletin_rows",
     "campaign_identifier",
+    "inline_images",
     "make_campaigns",
     "make_outlooks",
     "outlook_identifier",
@@ -260,6 +263,28 @@ def render_publication_bulletin(
         guidance_zh=pub.guidance_override,
         fallback=fallback,
     )
+
+
+def inline_images(html: str, images: tuple[tuple[str, bytes], ...]) -> str:
+    """The HTML with each ``cid:NAME`` replaced by a ``data:`` URI of its PNG (a web page)."""
+    for name, png in images:
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        html = html.replace(f"cid:{name}", uri)
+    return html
+
+
+def bulletin_page(renderer: Renderer, pub: Publication, *, language: str = "zh-CN") -> str:
+    """A published bulletin as one self-contained web page (the long form, images inline).
+
+    What the details link of a bulletin can show: the e-mail / WeChat article
+    HTML, or the long text as HTML where the bulletin has no HTML of its own.
+    """
+    got = render_publication_bulletin(renderer, pub, family="long", language=language)
+    if got.html:
+        return inline_images(got.html, got.images)
+    from alerts.channels.email import render_html
+
+    return render_html(got.body, normalize_language(language))
 
 
 def bulletin_family(channel: ChannelSettings) -> str:

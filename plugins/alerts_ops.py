@@ -1083,7 +1083,8 @@ def duty_desk(request: Request, user: GetUserDep) -> str:
 # Published warnings are public by nature: this app is read-only and needs no login.
 public = FastAPI(
     title="alerts public feed",
-    description="Published warnings: an Atom index of active alerts and each CAP 1.2 document",
+    description="Published warnings: an Atom index of active alerts, each CAP 1.2 document, "
+    "and each published bulletin (daily outlook, campaign) as a web page",
 )
 
 
@@ -1110,10 +1111,38 @@ def cap_document(identifier: str) -> Response:
     from alerts.pipeline import runtime
 
     with runtime() as rt:
-        if rt.store.publication(identifier) is None:
+        pub = rt.store.publication(identifier)
+        if pub is None or pub.kind != "alert":  # bulletins are no CAP documents
             raise HTTPException(status_code=404, detail=f"no CAP document {identifier}")
         body = rt.cap_document(identifier)
     return Response(body, media_type="application/cap+xml")
+
+
+@public.get("/bulletins/{identifier}", response_class=HTMLResponse)
+def bulletin(identifier: str, lang: str = Query("zh-CN", max_length=16)) -> HTMLResponse:
+    """A published bulletin (daily outlook, campaign send) as one web page, chart inline.
+
+    Only what went out: a bulletin waiting for the duty officer, rejected, or
+    not yet fanned out is not found (nothing unreviewed is ever public).
+    """
+    from alerts.bulletins import bulletin_page
+    from alerts.pipeline import runtime
+
+    with runtime() as rt:
+        pub = rt.store.publication(identifier)
+        if (
+            pub is None
+            or pub.kind == "alert"
+            or pub.approval in ("pending", "rejected")
+            or pub.fanned_out_at is None
+        ):
+            raise HTTPException(status_code=404, detail=f"no published bulletin {identifier}")
+        page = bulletin_page(rt.renderer, pub, language=lang)
+    return HTMLResponse(page, headers={"Content-Security-Policy": _BULLETIN_CSP})
+
+
+# The bulletin page is our own HTML with its images inline: nothing else may load or run.
+_BULLETIN_CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'"
 
 
 # -- WeChat Official Account server push (消息推送): follows become subscribers ---------

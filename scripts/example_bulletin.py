@@ -28,7 +28,6 @@ screenshot also depends on the installed fonts.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import shutil
@@ -41,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from alerts.bulletin import render_outlook  # noqa: E402
+from alerts.bulletins import inline_images  # noqa: E402
 from alerts.render import Renderer  # noqa: E402
 
 FIXTURE = ROOT / "tests" / "data" / "openmeteo" / "forecast_72h.json"
@@ -65,14 +65,6 @@ def outlook_json(now: str, region: str, inputs: list[Path]) -> dict:
         raise SystemExit(f"alerts outlook failed ({done.returncode}):\n{done.stderr.strip()}")
     result: dict = json.loads(done.stdout)
     return result
-
-
-def inline_images(html: str, images: tuple[tuple[str, bytes], ...]) -> str:
-    """The HTML with each ``cid:NAME`` replaced by a ``data:`` URI of its PNG."""
-    for name, png in images:
-        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        html = html.replace(f"cid:{name}", uri)
-    return html
 
 
 def screenshot(html_path: Path, png_path: Path) -> None:

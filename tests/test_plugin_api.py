@@ -364,6 +364,45 @@ def test_the_page_lists_bulletins_and_their_review_in_their_own_dag(env: Path, d
     assert ">CAP<" not in approvals  # a bulletin is no CAP document
 
 
+def test_a_published_bulletin_is_a_public_page_and_an_unreviewed_one_is_not(
+    env: Path, wechat: Any
+) -> None:
+    from datetime import UTC, datetime
+
+    from alerts.pipeline import runtime
+    from tests.test_bulletins import _outlook
+
+    outlook = _outlook()  # Ya'an at yellow (rainstorm), in the shared JSON shape
+    with runtime() as rt:
+        pub, _ = rt.store.create_bulletin(
+            kind="outlook",
+            identifier="OUTLOOK-51-20260720",
+            sender="x",
+            subject="四川省未来72小时灾害性天气风险提示",
+            level=outlook["level"],
+            content=outlook,
+            now=datetime.now(UTC),
+            expires=None,
+            approval=True,
+        )
+    path = "/bulletins/OUTLOOK-51-20260720"
+    assert wechat.get(path).status_code == 404  # waiting for the duty officer: not public
+    with runtime() as rt:
+        rt.store.decide_approval(
+            pub.id, approve=True, actor="duty:li", reason="", now=datetime.now(UTC)
+        )
+        assert wechat.get(path).status_code == 404  # approved, not yet sent
+        rt.store.fan_out(pub, [], [], now=datetime.now(UTC))
+    page = wechat.get(path)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert "雅安市" in page.text and "data:image/png;base64," in page.text
+    assert "cid:" not in page.text and "<script" not in page.text
+    english = wechat.get(path, params={"lang": "en"})
+    assert english.status_code == 200 and 'lang="en"' in english.text
+    assert wechat.get("/cap/OUTLOOK-51-20260720.xml").status_code == 404  # no CAP document
+
+
 # -- WeChat server push (public app, signed) ----------------------------------------------
 
 

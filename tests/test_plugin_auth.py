@@ -204,6 +204,7 @@ def test_the_tables_here_cover_every_route_of_both_apps(server: Server) -> None:
     assert public == {
         ("GET", f"{PUB}/atom.xml"),
         ("GET", f"{PUB}/cap/{{identifier}}.xml"),
+        ("GET", f"{PUB}/bulletins/{{identifier}}"),
         ("GET", f"{PUB}/wechat/events"),
         ("POST", f"{PUB}/wechat/events"),
     }
