@@ -31,14 +31,13 @@ from alerts.chart import chart_prefectures, outlook_chart
 from alerts.guidance import guidance
 from alerts.model import Hazard, Level
 from alerts.render import (
-    _EXERCISE_TAGS,  # the same marks and zone labels as warnings
-    _TZ_LABELS,
     FAMILIES,
     GUIDANCE_LIMIT,
     HAZARD_EN,
     SHORT_BUDGET,
     Rendered,
     Renderer,
+    exercise_tag,
     feed_text,
     normalize_language,
 )
@@ -88,8 +87,7 @@ def render_outlook(
             f"?bulletin={quote(identifier, safe=':,/')}" if identifier else ""
         )
     view = outlook_view(outlook, lang)
-    tags = _EXERCISE_TAGS.get(lang, _EXERCISE_TAGS["zh-CN"])
-    tag = "" if status == "Actual" else tags.get(status, tags["Test"])
+    tag = exercise_tag(status, lang)
     override = feed_text(guidance_zh, family, GUIDANCE_LIMIT) if guidance_zh and zh else ""
     context: dict[str, Any] = {
         **view,
@@ -105,7 +103,7 @@ def render_outlook(
         "issuer_en": renderer.issuer_en,
         "language": lang,
         "details_url": details_url,
-        "tz_label": _TZ_LABELS.get(renderer.timezone, {}).get(lang, renderer.timezone),
+        "tz_label": renderer.tz_label(lang),
         "short_budget": SHORT_BUDGET,
         "chart": None,
     }

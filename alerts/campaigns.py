@@ -58,13 +58,12 @@ from alerts.criteria.common import keyed_by_id
 from alerts.model import Hazard, Level, utc_iso
 from alerts.publicity import Calendar, Dated, Recurring, adcode_prefix, load_calendar
 from alerts.render import (
-    _EXERCISE_TAGS,
-    _TZ_LABELS,
     FAMILIES,
     HAZARD_EN,
     SHORT_BUDGET,
     Rendered,
     Renderer,
+    exercise_tag,
     normalize_language,
 )
 
@@ -887,7 +886,7 @@ def _render_context(
             if identifier
             else f"?campaign={quote(campaign_id, safe='')}"
         ),
-        "tz_label": _TZ_LABELS.get(renderer.timezone, {}).get(lang, renderer.timezone),
+        "tz_label": renderer.tz_label(lang),
         "short_budget": SHORT_BUDGET,
     }
 
@@ -940,9 +939,8 @@ def render_campaign(
         module = packaged.select_template(names).make_module(ctx)
     subject = str(getattr(module, "subject", "")).strip()
     body = str(module).strip() + "\n"
-    if status != "Actual":
-        tags = _EXERCISE_TAGS.get(lang, _EXERCISE_TAGS["zh-CN"])
-        tag = tags.get(status, tags["Test"])
+    tag = exercise_tag(status, lang)
+    if tag:
         subject, body = tag + subject, f"{tag}{body}"
     if not subject:
         raise ValueError(f"campaign template {family}.{lang} for {campaign_id} sets no subject")

@@ -46,6 +46,7 @@ __all__ = [
     "LANGUAGES",
     "SHORT_BUDGET",
     "TIP_LIMITS",
+    "exercise_tag",
     "Rendered",
     "Renderer",
     "family_for",
@@ -104,6 +105,17 @@ _EXERCISE_TAGS = {
     "en": {"Exercise": "[EXERCISE] ", "Test": "[TEST] "},
 }
 _TZ_LABELS = {"Asia/Shanghai": {"zh-CN": "北京时间", "en": "Beijing time"}}
+
+
+def exercise_tag(status: str, language: str) -> str:
+    """The mark an exercise or test message starts with (【演练】, [TEST] ...); "" when Actual.
+
+    Every message (warnings, response procedures, bulletins) is marked the same way.
+    """
+    if status == "Actual":
+        return ""
+    tags = _EXERCISE_TAGS.get(normalize_language(language), _EXERCISE_TAGS["zh-CN"])
+    return tags.get(status, tags["Test"])
 
 
 @dataclass(frozen=True)
@@ -377,7 +389,7 @@ class Renderer:
             else guidance(hz, lv, lang),
             "tips": self._tips(hz, lv, sent, _region_codes(regions, facts), lang, family),
             "details_url": f"{self.details_url}?alert={quote(alert_id, safe=':,/')}",
-            "tz_label": _TZ_LABELS.get(self.timezone, {}).get(lang, self.timezone),
+            "tz_label": self.tz_label(lang),
             "short_budget": SHORT_BUDGET,
         }
         names = [f"{hz.value}/{family}.{lang}.j2", f"default/{family}.{lang}.j2"]
@@ -400,9 +412,8 @@ class Renderer:
         body = str(module).strip() + "\n"
         description = _exported(module, "description")
         instruction = _exported(module, "instruction")
-        if status != "Actual":
-            tags = _EXERCISE_TAGS.get(lang, _EXERCISE_TAGS["zh-CN"])
-            tag = tags.get(status, tags["Test"])
+        tag = exercise_tag(status, lang)
+        if tag:
             subject, body = tag + subject, f"{tag}{body}"
             description = tag + description if description else description
         if not subject:
@@ -455,6 +466,10 @@ class Renderer:
             log.exception("publicity tips failed for %s %s: no tips", hazard.value, level.colour)
             return []
         return [str(t).strip() for t in tips if t and str(t).strip()][:limit]
+
+    def tz_label(self, language: str) -> str:
+        """How messages name the time zone: 北京时间 / Beijing time, else the zone's name."""
+        return _TZ_LABELS.get(self.timezone, {}).get(normalize_language(language), self.timezone)
 
     def _local(self, value: datetime | str, fmt: str = "%Y年%m月%d日%H时%M分") -> str:
         when = datetime.fromisoformat(value) if isinstance(value, str) else value

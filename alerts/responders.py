@@ -37,7 +37,14 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 from alerts.criteria import RuleFileError, load_rule_file
 from alerts.model import Action, Hazard, Level
-from alerts.render import FAMILIES, HAZARD_EN, Rendered, Renderer, normalize_language
+from alerts.render import (
+    FAMILIES,
+    HAZARD_EN,
+    Rendered,
+    Renderer,
+    exercise_tag,
+    normalize_language,
+)
 from alerts.store.models import Alert, AlertVersion, Publication
 
 __all__ = [
@@ -71,11 +78,6 @@ _RESPONSE_TEXT: dict[str | None, tuple[str, str]] = {
     None: ("不启动应急响应（加强值守）", "No emergency response (heightened duty)"),
     **{r: (f"{r}级应急响应", f"Level {r} emergency response") for r in RESPONSES},
 }
-_EXERCISE_TAGS = {
-    "zh-CN": {"Exercise": "【演练】", "Test": "【测试】"},
-    "en": {"Exercise": "[EXERCISE] ", "Test": "[TEST] "},
-}
-_TZ_LABELS = {"Asia/Shanghai": {"zh-CN": "北京时间", "en": "Beijing time"}}
 
 
 # -- the file ------------------------------------------------------------------------------
@@ -477,7 +479,7 @@ def render_instructions(
         "procedure": procedure_json(procedure) if procedure is not None else None,
         "some_departments": departments is not None,
         "details_url": f"{renderer.details_url}?alert={quote(pub.lead_alert_id, safe=':,/')}",
-        "tz_label": _TZ_LABELS.get(renderer.timezone, {}).get(lang, renderer.timezone),
+        "tz_label": renderer.tz_label(lang),
     }
     base = family if family in ("text", "markdown") else "text"
     names = [f"responders/{base}.{lang}.j2"]
@@ -495,8 +497,7 @@ def render_instructions(
     body = str(module).strip() + "\n"
     if not subject:
         raise ValueError(f"responders template {names[0]} sets no subject")
-    if pub.status != "Actual":
-        tags = _EXERCISE_TAGS.get(lang, _EXERCISE_TAGS["zh-CN"])
-        tag = tags.get(pub.status, tags["Test"])
+    tag = exercise_tag(pub.status, lang)
+    if tag:
         subject, body = tag + subject, tag + body
     return Rendered(subject, body)
