@@ -7,7 +7,6 @@ prefectures (tests/data/openmeteo/forecast_72h.json), served on loopback.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,7 @@ from alerts.config import load_settings
 from alerts.pipeline import Runtime
 from alerts.store.models import OutboxMessage
 from tests.conftest import FeedServer
-from tests.test_dags_publish import _scheduler_timeout_sweep
+from tests.test_dags_publish import scheduler_timeouts
 
 pytestmark = pytest.mark.airflow
 
@@ -101,14 +100,8 @@ def test_daily_outlook_publishes_once_and_by_default_when_nobody_answers(
                     "source": "operator",
                 }
             )
-    stop = threading.Event()
-    sweeper = threading.Thread(target=_scheduler_timeout_sweep, args=(stop,), daemon=True)
-    sweeper.start()
-    try:
+    with scheduler_timeouts():
         run = dagbag.dags["daily_outlook"].test()
-    finally:
-        stop.set()
-        sweeper.join(10)
     assert run.state == "success"
     with _runtime() as rt:
         (pub,) = rt.store.publications(kind="outlook")

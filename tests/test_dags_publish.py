@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -38,14 +40,8 @@ def test_a_red_warning_publishes_by_default_when_nobody_answers(
     monkeypatch.setenv("ALERTS_APPROVAL__TIMEOUT_MIN", '{"red": 0.02}')  # 1.2 s
     _issue(rt, _rain(Level.YELLOW))
     _issue(rt, _rain(Level.RED, MIANYANG))
-    stop = threading.Event()
-    sweeper = threading.Thread(target=_scheduler_timeout_sweep, args=(stop,), daemon=True)
-    sweeper.start()
-    try:
+    with scheduler_timeouts():
         run = dagbag.dags["publish_alerts"].test()
-    finally:
-        stop.set()
-        sweeper.join(10)
     assert run.state == "success"
     assert sorted(_outbox(rt)) == ["510100", "510700"]  # yellow at once, red by default
     (red,) = [p for p in rt.store.publications() if p.level == Level.RED]
@@ -54,16 +50,31 @@ def test_a_red_warning_publishes_by_default_when_nobody_answers(
     assert "approve" in audit
 
 
-def _scheduler_timeout_sweep(stop: threading.Event) -> None:
-    """What the scheduler does each loop for HITL requests (dag.test() has no scheduler)."""
+@contextmanager
+def scheduler_timeouts() -> Iterator[None]:
+    """While inside, what the scheduler does each loop for HITL requests: time them out.
+
+    dag.test() has no scheduler, and never resolves a human-in-the-loop timeout.
+    """
     import logging
     import types
 
     from airflow.jobs.scheduler_job_runner import SchedulerJobRunner
 
     me = types.SimpleNamespace(log=logging.getLogger("hitl-timeout-sweep"))
-    while not stop.wait(0.5):
-        SchedulerJobRunner.check_awaiting_input_timeouts(me)  # type: ignore[arg-type]
+    stop = threading.Event()
+
+    def sweep() -> None:
+        while not stop.wait(0.5):
+            SchedulerJobRunner.check_awaiting_input_timeouts(me)  # type: ignore[arg-type]
+
+    sweeper = threading.Thread(target=sweep, daemon=True)
+    sweeper.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        sweeper.join(10)
 
 
 def _answer_when_asked(
