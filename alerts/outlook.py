@@ -87,6 +87,7 @@ log = logging.getLogger(__name__)
 
 STEP_H = 3  # the outlook grades at now, now + 3 h, ...
 FRESH = timedelta(hours=6)  # a stored forecast fetched this close to now is used as it is
+CYCLONES_FRESH = timedelta(hours=24)  # GDACS positions older than this are not used
 MIN_AHEAD = timedelta(hours=48)  # ... if it reaches at least this far ahead
 SERIES = ("precipitation_mm", "temperature_c", "wind_gust_ms")
 _ABOVE = (">=", ">")
@@ -951,7 +952,44 @@ def compute(
     from alerts.feeds.openmeteo import empty_weather_frame
 
     weather = combine_weather(frames) if frames else empty_weather_frame()
-    return _build(rt.settings, weather, now, region, orules, rt.rules.weather, rt.regions)
+    return _build(
+        rt.settings,
+        weather,
+        now,
+        region,
+        orules,
+        rt.rules.weather,
+        rt.regions,
+        cyclones=stored_cyclones(rt, now),
+    )
+
+
+def stored_cyclones(rt: Runtime, now: datetime) -> list[tuple[float, float]]:
+    """Tropical cyclones current in the newest stored GDACS feed, if fetched within a day.
+
+    ``official_warnings`` fetches GDACS every few minutes; near one of these
+    positions the typhoon rule grades instead of gale, as in the warnings.
+    An older, missing or unreadable feed gives none (typhoon risk then shows
+    as gale) and is logged.
+    """
+    from alerts.feeds import FeedFormatError, parser_for
+    from alerts.pipeline import active_cyclones
+
+    state = rt.store.feed_state("gdacs")
+    if state is None or state.last_payload_id is None:
+        return []
+    payload = rt.store.payload(state.last_payload_id)
+    if abs(_utc(payload.fetched_at) - now) > CYCLONES_FRESH:
+        log.warning(
+            "outlook: the newest GDACS feed is from %s: no cyclone positions", payload.fetched_at
+        )
+        return []
+    try:
+        frame = parser_for("gdacs")(payload.body).frame
+    except FeedFormatError as exc:
+        log.warning("outlook: GDACS payload %s unusable: %s", payload.id, exc)
+        return []
+    return active_cyclones(frame)
 
 
 def _build(
@@ -962,6 +1000,8 @@ def _build(
     orules: OutlookRules,
     rules: WeatherRules,
     regions: Regions,
+    *,
+    cyclones: Sequence[tuple[float, float]] = (),
 ) -> Outlook:
     seasonal = active_seasonal(now, orules, load_calendar(), region)
     return build_outlook(
@@ -974,6 +1014,7 @@ def _build(
         chart_limit=orules.chart_limit,
         scope=region,
         series_for=[] if region else settings.outlook.regions,
+        cyclones=cyclones,
     )
 
 

@@ -497,3 +497,33 @@ def test_compute_fetches_stale_batches_and_reuses_fresh_ones(
             compute(rt, now, region="44")
     finally:
         rt.close()
+
+
+def test_compute_takes_current_cyclones_from_the_stored_gdacs_feed(
+    alerts_env: Path, data: Path, monkeypatch: Any
+) -> None:
+    from alerts.config import load_settings
+    from alerts.outlook import stored_cyclones
+    from alerts.pipeline import Runtime, store_payload
+
+    now = datetime(2026, 7, 19, 23, 0, tzinfo=UTC)
+    rt = Runtime.from_settings(load_settings(), clock=lambda: now)
+    try:
+        assert stored_cyclones(rt, now) == []  # no GDACS feed yet
+        body = (data / "gdacs" / "gdacs-rss-1.xml").read_bytes()  # one current cyclone
+        url = "https://www.gdacs.org/xml/rss.xml"
+        pid = store_payload(rt, "gdacs", body, url=url, fetched_at=now - timedelta(hours=2))
+        rt.store.record_fetch("gdacs", source="gdacs", url=url, now=now, payload_id=pid)
+        assert stored_cyclones(rt, now) == [(-19.4, 59.8)]
+        assert stored_cyclones(rt, now + timedelta(days=2)) == []  # too old to trust
+    finally:
+        rt.close()
+
+
+def test_near_a_cyclone_the_outlook_grades_typhoon_instead_of_gale() -> None:
+    windy = place("440300", wind_speed_ms=[(10, 16, 20.0)])  # force 8 on day 1
+    assert set(risks(outlook(windy), "440300")) == {Hazard.GALE}
+    near = risks(outlook(windy, cyclones=[(30.5, 104.5)]), "440300")  # ~70 km away
+    assert set(near) == {Hazard.TYPHOON}
+    far = risks(outlook(windy, cyclones=[(-19.4, 59.8)]), "440300")  # the Indian Ocean
+    assert set(far) == {Hazard.GALE}
