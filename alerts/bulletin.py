@@ -172,14 +172,7 @@ def _module(
     names = [f"outlook/{pattern.format(lang=lang)}"]
     if lang != "zh-CN":
         names.append(f"outlook/{pattern.format(lang='zh-CN')}")
-    try:
-        return renderer.environment(family).select_template(names).make_module(context)
-    except Exception:
-        if not (fallback and renderer.templates_dir is not None):
-            raise
-        log.exception("operator template %s failed; using the packaged one", names[0])
-        env = renderer.environment(family, packaged_only=True)
-        return env.select_template(names).make_module(context)
+    return renderer.template_module(family, names, context, fallback=fallback)
 
 
 def _mark_html(html: str, tag: str) -> str:

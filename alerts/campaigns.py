@@ -922,21 +922,7 @@ def render_campaign(
     ctx["message"] = env.from_string(source).render(ctx).strip()
     campaign_id = str(context["campaign"]["id"])
     names = [f"campaign/{campaign_id}/{family}.{lang}.j2", f"campaign/{family}.{lang}.j2"]
-    try:
-        module = env.select_template(names).make_module(ctx)
-    except Exception:
-        if not (fallback and renderer.templates_dir is not None):
-            raise
-        import logging
-
-        logging.getLogger(__name__).exception(
-            "operator template for campaign %s %s.%s failed; using the packaged one",
-            campaign_id,
-            family,
-            lang,
-        )
-        packaged = renderer.environment(family, packaged_only=True)
-        module = packaged.select_template(names).make_module(ctx)
+    module = renderer.template_module(family, names, ctx, fallback=fallback)
     subject = str(getattr(module, "subject", "")).strip()
     body = str(module).strip() + "\n"
     tag = exercise_tag(status, lang)

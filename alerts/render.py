@@ -395,19 +395,7 @@ class Renderer:
         names = [f"{hz.value}/{family}.{lang}.j2", f"default/{family}.{lang}.j2"]
         if lang != "zh-CN":
             names += [f"{hz.value}/{family}.zh-CN.j2", f"default/{family}.zh-CN.j2"]
-        try:
-            module = self.environment(family).select_template(names).make_module(context)
-        except Exception:
-            if not (fallback and self.templates_dir is not None):
-                raise
-            log.exception(
-                "operator template for %s/%s.%s failed; using the packaged one",
-                hz.value,
-                family,
-                lang,
-            )
-            env = self.environment(family, packaged_only=True)
-            module = env.select_template(names).make_module(context)
+        module = self.template_module(family, names, context, fallback=fallback)
         subject = str(getattr(module, "subject", "")).strip()
         body = str(module).strip() + "\n"
         description = _exported(module, "description")
@@ -466,6 +454,26 @@ class Renderer:
             log.exception("publicity tips failed for %s %s: no tips", hazard.value, level.colour)
             return []
         return [str(t).strip() for t in tips if t and str(t).strip()][:limit]
+
+    def template_module(
+        self, family: str, names: Sequence[str], context: dict[str, Any], *, fallback: bool
+    ) -> Any:
+        """The first of ``names`` found, rendered as a module (``subject`` and the body).
+
+        Operator templates come first. With ``fallback``, an operator template
+        that fails is logged and the packaged one used instead: delivery must
+        not stop on a template typo (warnings, procedures and bulletins alike).
+        """
+        try:
+            return self.environment(family).select_template(names).make_module(context)
+        except Exception:
+            if not (fallback and self.templates_dir is not None):
+                raise
+            log.exception(
+                "operator template %s (%s) failed; using the packaged one", names[0], family
+            )
+            env = self.environment(family, packaged_only=True)
+            return env.select_template(names).make_module(context)
 
     def tz_label(self, language: str) -> str:
         """How messages name the time zone: 北京时间 / Beijing time, else the zone's name."""

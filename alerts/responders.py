@@ -485,14 +485,7 @@ def render_instructions(
     names = [f"responders/{base}.{lang}.j2"]
     if lang != "zh-CN":
         names.append(f"responders/{base}.zh-CN.j2")
-    try:
-        module = renderer.environment(family).select_template(names).make_module(context)
-    except Exception:
-        if not (fallback and renderer.templates_dir is not None):
-            raise
-        log.exception("operator responders template %s failed; using the packaged one", names[0])
-        env = renderer.environment(family, packaged_only=True)
-        module = env.select_template(names).make_module(context)
+    module = renderer.template_module(family, names, context, fallback=fallback)
     subject = str(getattr(module, "subject", "")).strip()
     body = str(module).strip() + "\n"
     if not subject:
