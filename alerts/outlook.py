@@ -43,7 +43,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.criteria import RuleFileError, load_rule_file
-from alerts.criteria.common import keyed_by_id
+from alerts.criteria.common import hazard_names, keyed_by_id
 from alerts.criteria.weather import (
     VARIABLES,
     AccumulationLevel,
@@ -168,14 +168,7 @@ class SeasonalRisk(_Frozen):
     @field_validator("hazards", mode="before")
     @classmethod
     def _hazards(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list | tuple):
-            known = {h.value for h in Hazard}
-            for item in value:
-                if str(item) not in known:
-                    raise ValueError(f"unknown hazard {item!r} (known: {', '.join(sorted(known))})")
-        return value
+        return hazard_names(value)
 
     @model_validator(mode="after")
     def _some_range(self) -> SeasonalRisk:

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from alerts.criteria import load_rule_file
-from alerts.criteria.common import keyed_by_id
+from alerts.criteria.common import hazard_names, keyed_by_id
 from alerts.model import Hazard, Level
 
 __all__ = [
@@ -197,16 +197,7 @@ class Tip(_Frozen):
     def _any(cls, value: Any) -> Any:
         if value == "any" or value == ["any"]:
             return None
-        if isinstance(value, str):
-            value = [value]
-        if isinstance(value, list | tuple):
-            known = {h.value for h in Hazard}
-            for item in value:
-                if str(item) not in known:
-                    raise ValueError(
-                        f"unknown hazard {item!r} (known: {', '.join(sorted(known))}, or any)"
-                    )
-        return value
+        return hazard_names(value, also=", or any")
 
     @field_validator("min_level", mode="before")
     @classmethod

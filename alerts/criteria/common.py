@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from alerts.model import Level
+from alerts.model import Hazard, Level
 
-__all__ = ["keyed_by_id", "level_keys"]
+__all__ = ["hazard_names", "keyed_by_id", "level_keys"]
 
 
 def level_keys(data: object) -> object:
@@ -37,3 +37,21 @@ def keyed_by_id(value: object, what: str) -> object:
             raise ValueError(f"duplicate {what} id {key!r}")
         keyed[key] = item
     return keyed
+
+
+def hazard_names(value: object, *, also: str = "") -> object:
+    """A ``field_validator(mode="before")`` body: one hazard name or a list, each known.
+
+    An unknown name fails with every known one listed (and ``also``, e.g.
+    ", or any"), which pydantic's enum error does not say.
+    """
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list | tuple):
+        known = {h.value for h in Hazard}
+        for item in value:
+            if str(item) not in known:
+                raise ValueError(
+                    f"unknown hazard {item!r} (known: {', '.join(sorted(known))}{also})"
+                )
+    return value
