@@ -38,7 +38,6 @@ from alerts.lifecycle import ActiveAlert, Decision, Policy, reconcile
 from alerts.model import Action, Hazard, Warning, utc_iso
 from alerts.regions import Regions, load_regions
 from alerts.render import Renderer
-from alerts.responders import use_procedures_file
 from alerts.store import Publisher, Store
 from alerts.store.models import FeedPayload
 
@@ -174,16 +173,14 @@ class Runtime:
 
 def renderer_for(settings: Settings) -> Renderer:
     """The message renderer the settings describe (issuer, time zone, operator templates)."""
-    renderer = Renderer(
+    return Renderer(
         timezone=settings.timezone,
         issuer_zh=settings.issuer_zh,
         details_url=settings.details_url,
         issuer_en=settings.cap.sender_name_en,
         templates_dir=settings.templates_dir,
+        responders_file=settings.responders_file,
     )
-    # responders channels' messages use the operator's procedures (alerts.responders)
-    use_procedures_file(renderer, settings.responders_file)
-    return renderer
 
 
 @contextmanager

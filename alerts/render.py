@@ -279,6 +279,7 @@ class Renderer:
         issuer_en: str = "Emergency Warning Release Centre",
         templates_dir: Path | str | None = None,
         tips: TipsSource | None = None,
+        responders_file: Path | str | None = None,
     ) -> None:
         self.tz = ZoneInfo(timezone)
         self.timezone = timezone
@@ -289,6 +290,8 @@ class Renderer:
         if self.templates_dir is not None and not self.templates_dir.is_dir():
             raise ValueError(f"templates_dir {self.templates_dir} is not a folder")
         self._tips_source = tips
+        # the response procedures responders channels carry (alerts.responders); None: packaged
+        self.responders_file = Path(responders_file) if responders_file else None
         self._calendar: Any = None
         self._envs: dict[tuple[str, bool], jinja2.Environment] = {}
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import re
-import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -59,7 +58,6 @@ __all__ = [
     "procedure_json",
     "procedures_or_packaged",
     "render_instructions",
-    "use_procedures_file",
 ]
 
 log = logging.getLogger(__name__)
@@ -340,18 +338,6 @@ def procedures_or_packaged(path: str | Path | None = None) -> Procedures:
         return _packaged()
 
 
-# The responders file a Runtime's renderer uses (alerts.pipeline binds the setting).
-_BOUND: weakref.WeakKeyDictionary[Renderer, Path] = weakref.WeakKeyDictionary()
-
-
-def use_procedures_file(renderer: Renderer, path: str | Path | None) -> None:
-    """Make :func:`render_instructions` with ``renderer`` read ``path`` (None: packaged)."""
-    if path is None:
-        _BOUND.pop(renderer, None)
-    else:
-        _BOUND[renderer] = Path(path)
-
-
 # -- choosing -------------------------------------------------------------------------------
 
 
@@ -431,8 +417,8 @@ def render_instructions(
     Templates ``responders/<family>.<language>.j2`` (the ``short`` and ``long``
     families use the ``text`` one); an operator's ``templates_dir`` may
     override them. ``departments``: only these departments' tasks (a channel's
-    ``options.departments``). ``procedures``: default the file bound to the
-    renderer (:func:`use_procedures_file`), else the packaged one. With
+    ``options.departments``). ``procedures``: default the renderer's
+    ``responders_file``, else the packaged one. With
     ``fallback``, a broken operator file or template is logged and the
     packaged one used instead (delivery must not stop on a typo). A
     cancellation or expiry tells the departments the response ends (终止响应).
@@ -440,8 +426,8 @@ def render_instructions(
     if family not in FAMILIES:
         raise ValueError(f"unknown template family {family!r} (one of {', '.join(FAMILIES)})")
     if procedures is None:
-        bound = _BOUND.get(renderer)
-        procedures = procedures_or_packaged(bound) if fallback else load_procedures(bound)
+        own = renderer.responders_file
+        procedures = procedures_or_packaged(own) if fallback else load_procedures(own)
     lang = normalize_language(language)
     hz, lv, act = Hazard(pub.hazard), Level(pub.level), Action(pub.action)
     procedure = procedure_for(procedures, hz, lv)
