@@ -96,22 +96,21 @@ def make_outlooks(rt: Runtime, *, now: datetime | None = None) -> list[dict[str,
     scopes: list[str | None] = ([None] if cfg.national else []) + list(cfg.regions)
     if not scopes:
         raise ValueError("outlook: no scope (outlook.national is false and outlook.regions empty)")
-    wanted = {s: outlook_identifier(s, now, rt.settings.timezone) for s in scopes}
-    missing = [s for s, ident in wanted.items() if rt.store.publication(ident) is None]
-    outlook = compute(rt, now) if missing else None
+    idents = {s: outlook_identifier(s, now, rt.settings.timezone) for s in scopes}
+    stored = {s: rt.store.publication(ident) for s, ident in idents.items()}
+    outlook = compute(rt, now) if any(pub is None for pub in stored.values()) else None
     out = []
     for scope in scopes:
-        ident = wanted[scope]
-        if scope not in missing or outlook is None:
-            pub = rt.store.publication(ident)
-            assert pub is not None
-            out.append(_summary(pub, created=False))
+        done = stored[scope]
+        if done is not None or outlook is None:
+            assert done is not None
+            out.append(_summary(done, created=False))
             continue
         data = (outlook.scoped(scope) if scope else outlook).to_json()
         subject = render_bulletin(rt.renderer, "outlook", data, family="text").subject
         pub, created = rt.store.create_bulletin(
             kind="outlook",
-            identifier=ident,
+            identifier=idents[scope],
             sender=rt.settings.cap.sender,
             subject=subject,
             level=int(data.get("level") or 0),
@@ -141,9 +140,9 @@ def make_campaigns(
         (c, at, campaign_identifier(c.id, at, rt.settings.timezone))
         for c, at in due_sends(catalog, when=now, lookback=lookback)
     ]
-    todo = [(c, at, ident) for c, at, ident in sends if rt.store.publication(ident) is None]
+    stored = {ident: rt.store.publication(ident) for _, _, ident in sends}
     outlook: dict[str, Any] | None = None
-    if todo:
+    if any(pub is None for pub in stored.values()):
         try:
             from alerts.outlook import compute
 
@@ -152,10 +151,9 @@ def make_campaigns(
             log.exception("campaigns: no forecast for their content; sending without it")
     out = []
     for campaign, at, ident in sends:
-        if (campaign, at, ident) not in todo:
-            pub = rt.store.publication(ident)
-            assert pub is not None
-            out.append(_summary(pub, created=False))
+        done = stored[ident]
+        if done is not None:
+            out.append(_summary(done, created=False))
             continue
         context = campaign_context(catalog, campaign, when=now, outlook=outlook)
         content = {
@@ -165,7 +163,7 @@ def make_campaigns(
             "context": context,
             "regions": region_prefixes(catalog, campaign),
             "audiences": list(campaign.audiences),
-            "hazards": [getattr(h, "value", str(h)) for h in campaign.hazards or ()],
+            "hazards": [h.value for h in campaign.hazards],
             "channels": list(campaign.channels),
         }
         subject = render_bulletin(rt.renderer, "campaign", content, family="text").subject
